@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+
+# 1. Build: full dependencies (argon2 compiles natively when no prebuild fits), TypeScript to dist/.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json drizzle.config.ts ./
+COPY src ./src
+COPY plugins ./plugins
+COPY routes ./routes
+COPY workers ./workers
+COPY drizzle ./drizzle
+RUN npm run build && npm prune --omit=dev
+
+# 2. Run: production dependencies and compiled code only, as the unprivileged node user.
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    UV_THREADPOOL_SIZE=2
+WORKDIR /app
+COPY --from=build --chown=node:node /app/package.json ./
+COPY --from=build --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/api/health/db').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# node directly, not npm: the process must receive SIGTERM itself to drain gracefully.
+CMD ["node", "dist/src/server.js"]

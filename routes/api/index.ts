@@ -1,0 +1,65 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { pingDatabase } from '../../src/db/client.js'
+import { errorResponses } from '../../src/schemas/common.js'
+
+const HealthOk = Type.Object({
+  status: Type.Literal('ok'),
+  latency_ms: Type.Number(),
+  backend: Type.String({ description: 'postgres or pglite; redis or memory' })
+})
+const HealthDown = Type.Object({ status: Type.Literal('error') })
+
+const api: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { config } = fastify
+  const healthSchema = (operationId: string, summary: string) => ({
+    operationId,
+    tags: ['health'],
+    summary,
+    response: { 200: HealthOk, 503: HealthDown }
+  })
+
+  // Load balancers poll health checks: they are not rate limited.
+  fastify.get('/health/db', { config: { rateLimit: false }, schema: healthSchema('getDatabaseHealth', 'Database reachability') },
+    async (request, reply) => {
+      try {
+        return { status: 'ok' as const, latency_ms: await pingDatabase(fastify.db), backend: fastify.dbKind }
+      } catch (err) {
+        request.log.warn({ err }, 'database health check failed')
+        return await reply.code(503).send({ status: 'error' as const })
+      }
+    })
+
+  fastify.get('/health/redis', { config: { rateLimit: false }, schema: healthSchema('getRedisHealth', 'Redis reachability') },
+    async (request, reply) => {
+      if (config.redis.url === undefined) return { status: 'ok' as const, latency_ms: 0, backend: 'memory' }
+      try {
+        const started = performance.now()
+        await fastify.redis.ping()
+        return { status: 'ok' as const, latency_ms: Math.round((performance.now() - started) * 100) / 100, backend: 'redis' }
+      } catch (err) {
+        request.log.warn({ err }, 'redis health check failed')
+        return await reply.code(503).send({ status: 'error' as const })
+      }
+    })
+
+  fastify.get('/check-limiter', {
+    config: { rateLimit: { max: config.rateLimit.checkLimiter.max, timeWindow: config.rateLimit.checkLimiter.windowMs } },
+    schema: {
+      operationId: 'checkLimiter',
+      tags: ['health'],
+      summary: 'Shows the rate limit this client is under',
+      response: {
+        200: Type.Object({ status: Type.Literal('ok'), client_ip: Type.String(), limit: Type.Integer(), remaining: Type.Integer() }),
+        ...errorResponses(429, 503)
+      }
+    }
+  }, async (request, reply) => ({
+    status: 'ok' as const,
+    client_ip: request.ip,
+    limit: Number(reply.getHeader('x-ratelimit-limit') ?? config.rateLimit.checkLimiter.max),
+    remaining: Number(reply.getHeader('x-ratelimit-remaining') ?? config.rateLimit.checkLimiter.max)
+  }))
+}
+
+export default api

@@ -1,0 +1,96 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errorResponses, MessageResponse } from '../../src/schemas/common.js'
+import { notFound } from '../../src/errors.js'
+import type { Actor } from '../../src/tasks/service.js'
+import {
+  CreateTaskBody, DateParams, TaskIdParams, TaskListResponse, TaskLogResponse, TaskResponse, UpdateTaskBody
+} from '../../src/tasks/schemas.js'
+
+const security = [{ bearerAuth: [] }]
+
+const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { config, taskService } = fastify
+  // The autohook authenticated every request that reaches a handler.
+  const actorOf = (request: { actor: Actor | null }): Actor => request.actor as Actor
+
+  fastify.post('/create-task', {
+    schema: {
+      operationId: 'createTask',
+      tags: ['tasks'],
+      summary: 'Create a task',
+      description: 'A user may assign a task only to themselves; an admin to any existing user.',
+      security,
+      body: CreateTaskBody,
+      response: { 201: TaskResponse, ...errorResponses(400, 401, 403, 413, 415, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const task = await taskService.create(actorOf(request), request.body)
+    return await reply.code(201).send({ message: 'Task created successfully', task })
+  })
+
+  fastify.get('/task/:date', {
+    config: { rateLimit: { max: config.rateLimit.taskList.max, timeWindow: config.rateLimit.taskList.windowMs } },
+    schema: {
+      operationId: 'listTasksByDate',
+      tags: ['tasks'],
+      summary: "The caller's active tasks of a day (every user's for an admin)",
+      security,
+      params: DateParams,
+      response: { 200: TaskListResponse, ...errorResponses(400, 401, 404, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const { date } = request.params
+    const json = await taskService.listJsonForDate(actorOf(request), date)
+    if (json === '[]') throw notFound(`No tasks found for ${date}`)
+    // The list is already JSON (as cached): splice it in rather than parse and serialise it again.
+    return await reply.type('application/json; charset=utf-8')
+      .send(`{"message":"Tasks retrieved successfully","date":"${date}","task_list":${json}}`)
+  })
+
+  fastify.put('/update-task/:task_id', {
+    schema: {
+      operationId: 'updateTask',
+      tags: ['tasks'],
+      summary: 'Change some fields of a task',
+      description: 'Only an admin may change assigned_user. A task the caller may not see answers 404.',
+      security,
+      params: TaskIdParams,
+      body: UpdateTaskBody,
+      response: { 200: TaskResponse, ...errorResponses(400, 401, 403, 404, 413, 415, 429, 503) }
+    }
+  }, async (request) => {
+    const task = await taskService.update(actorOf(request), request.params.task_id, request.body)
+    return { message: 'Task updated successfully', task }
+  })
+
+  fastify.delete('/delete/:task_id', {
+    schema: {
+      operationId: 'deleteTask',
+      tags: ['tasks'],
+      summary: 'Soft-delete a task (is_active becomes false)',
+      security,
+      params: TaskIdParams,
+      response: { 200: MessageResponse, ...errorResponses(400, 401, 404, 429, 503) }
+    }
+  }, async (request) => {
+    await taskService.softDelete(actorOf(request), request.params.task_id)
+    return { message: 'Task deleted successfully' }
+  })
+
+  fastify.get('/task-log/:task_id', {
+    schema: {
+      operationId: 'getTaskLog',
+      tags: ['tasks'],
+      summary: 'The audit trail of a task, newest first',
+      security,
+      params: TaskIdParams,
+      response: { 200: TaskLogResponse, ...errorResponses(400, 401, 404, 429, 503) }
+    }
+  }, async (request) => {
+    const { task_id: taskId } = request.params
+    return { task_id: taskId, logs: await taskService.auditLog(actorOf(request), taskId) }
+  })
+}
+
+export default tasks
+

@@ -1,0 +1,65 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errorResponses } from '../../src/schemas/common.js'
+import { unauthorized } from '../../src/errors.js'
+import { LoginBody, LoginResponse, RegisterBody, RegisterResponse, User } from '../../src/users/schemas.js'
+import { findUser, registerUser, toUser, verifyCredentials } from '../../src/users/service.js'
+
+const users: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { config } = fastify
+
+  fastify.post('/register', {
+    onRequest: fastify.authenticateIfPresent,
+    schema: {
+      operationId: 'registerUser',
+      tags: ['users'],
+      summary: 'Register a user',
+      description: 'Creates a user. role "admin" needs an admin bearer token, except for the very first admin of a new install.',
+      security: [{}, { bearerAuth: [] }],
+      body: RegisterBody,
+      response: { 201: RegisterResponse, ...errorResponses(400, 401, 403, 409, 413, 415, 429, 503) }
+    }
+  }, async (request, reply) => {
+    const user = await registerUser(fastify.db, request.body, request.actor)
+    return await reply.code(201).send({ message: 'User registered successfully', user })
+  })
+
+  fastify.post('/login', {
+    config: {
+      // Brute-force guard: counted per client IP, whoever the request claims to be.
+      rateLimit: {
+        max: config.rateLimit.login.max,
+        timeWindow: config.rateLimit.login.windowMs,
+        keyGenerator: (request) => `login:ip:${request.ip}`
+      }
+    },
+    schema: {
+      operationId: 'login',
+      tags: ['users'],
+      summary: 'Exchange a username and password for a bearer token',
+      body: LoginBody,
+      response: { 200: LoginResponse, ...errorResponses(400, 401, 413, 415, 429, 503) }
+    }
+  }, async (request) => {
+    const user = await verifyCredentials(fastify.db, request.body.username, request.body.password)
+    if (user === null) throw unauthorized('Invalid username or password')
+    const accessToken = fastify.jwt.sign({ sub: String(user.id), role: user.role, ver: user.tokenVersion })
+    return { message: 'Login successful', access_token: accessToken, token_type: 'Bearer' as const, expires_in: config.jwt.expiresInS }
+  })
+
+  fastify.get('/profile', {
+    onRequest: fastify.authenticate,
+    schema: {
+      operationId: 'getProfile',
+      tags: ['users'],
+      summary: 'The signed-in user',
+      security: [{ bearerAuth: [] }],
+      response: { 200: User, ...errorResponses(401, 429, 503) }
+    }
+  }, async (request) => {
+    const user = request.actor === null ? undefined : await findUser(fastify.db, request.actor.id)
+    if (user === undefined) throw unauthorized('Invalid token')
+    return toUser(user)
+  })
+}
+
+export default users

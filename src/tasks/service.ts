@@ -1,0 +1,172 @@
+import { and, asc, desc, eq, or, sql } from 'drizzle-orm'
+import type { Database, Transaction } from '../db/client.js'
+import { taskAudit, tasks, users, type TaskRow } from '../db/schema.js'
+import type { TaskListCache, Viewer } from '../cache/task-list-cache.js'
+import { badRequest, forbidden, notFound } from '../errors.js'
+import type { AuditEntry, CreateTaskBody, Task, UpdateTaskBody } from './schemas.js'
+
+export interface Actor { id: number, role: 'user' | 'admin' }
+
+export interface TaskServiceDeps {
+  db: Database
+  cache: TaskListCache
+  /** The day a new task belongs to when the client names none (UTC). */
+  today?: () => string
+}
+
+const NOT_FOUND = 'Task not found'
+
+export function toTask (row: TaskRow): Task {
+  return {
+    id: row.id,
+    task_name: row.taskName,
+    description: row.description,
+    priority: row.priority,
+    date: row.date,
+    assigned_user: row.assignedUser,
+    is_active: row.isActive,
+    created_by: row.createdBy,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString()
+  }
+}
+
+function viewerOf (actor: Actor): Viewer {
+  return actor.role === 'admin' ? { role: 'admin' } : { role: 'user', userId: actor.id }
+}
+
+/** Tasks an actor may act on: their own (created or assigned), or any for an admin. */
+function visibleTo (actor: Actor): ReturnType<typeof or> {
+  return actor.role === 'admin' ? undefined : or(eq(tasks.createdBy, actor.id), eq(tasks.assignedUser, actor.id))
+}
+
+const utcToday = (): string => new Date().toISOString().slice(0, 10)
+
+export function createTaskService ({ db, cache, today = utcToday }: TaskServiceDeps) {
+  async function assertAssignable (tx: Transaction, actor: Actor, assignee: number): Promise<void> {
+    if (assignee === actor.id) return
+    if (actor.role !== 'admin') throw forbidden('Only an admin may assign a task to another user')
+    const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, assignee))
+    if (user === undefined) throw badRequest(`assigned_user ${assignee} does not exist`)
+  }
+
+  /** Invalidates, before the caller answers, every cached list that held or now holds these tasks. */
+  async function invalidateListsOf (...rows: TaskRow[]): Promise<void> {
+    await cache.invalidate({
+      dates: [...new Set(rows.map((r) => r.date))],
+      userIds: [...new Set(rows.flatMap((r) => [r.createdBy, r.assignedUser]))]
+    })
+  }
+
+  async function lockVisibleActiveTask (tx: Transaction, actor: Actor, taskId: number): Promise<TaskRow> {
+    const [row] = await tx.select().from(tasks)
+      .where(and(eq(tasks.id, taskId), eq(tasks.isActive, true), visibleTo(actor)))
+      .for('update')
+    if (row === undefined) throw notFound(NOT_FOUND)
+    return row
+  }
+
+  return {
+    async create (actor: Actor, input: CreateTaskBody): Promise<Task> {
+      const assignee = input.assigned_user ?? actor.id
+      const row = await db.transaction(async (tx) => {
+        await assertAssignable(tx, actor, assignee)
+        const [inserted] = await tx.insert(tasks).values({
+          taskName: input.task_name,
+          description: input.description ?? null,
+          priority: input.priority ?? 'LOW',
+          date: input.date ?? today(),
+          assignedUser: assignee,
+          createdBy: actor.id
+        }).returning()
+        const task = inserted as TaskRow
+        await tx.insert(taskAudit).values({
+          taskId: task.id, action: 'created', previousState: null, currentState: toTask(task), actionBy: actor.id
+        })
+        return task
+      })
+      await invalidateListsOf(row)
+      return toTask(row)
+    },
+
+    /** The actor's active tasks of a day as a JSON array, from the cache when it holds them. */
+    async listJsonForDate (actor: Actor, date: string): Promise<string> {
+      const viewer = viewerOf(actor)
+      const cached = await cache.read(date, viewer)
+      if (cached.json !== null) return cached.json
+      const rows = await db.select().from(tasks)
+        .where(and(eq(tasks.date, date), eq(tasks.isActive, true), visibleTo(actor)))
+        .orderBy(asc(tasks.id))
+      const json = JSON.stringify(rows.map(toTask))
+      await cache.fill(date, viewer, json, cached.generation)
+      return json
+    },
+
+    async update (actor: Actor, taskId: number, patch: UpdateTaskBody): Promise<Task> {
+      const { before, after } = await db.transaction(async (tx) => {
+        const before = await lockVisibleActiveTask(tx, actor, taskId)
+        if (patch.assigned_user !== undefined && patch.assigned_user !== before.assignedUser) {
+          if (actor.role !== 'admin') throw forbidden('Only an admin may reassign a task')
+          await assertAssignable(tx, actor, patch.assigned_user)
+        }
+        const current = toTask(before)
+        const changed = (Object.keys(patch) as Array<keyof UpdateTaskBody>)
+          .filter((field) => patch[field] !== undefined && patch[field] !== current[field])
+        if (changed.length === 0) return { before, after: before }
+
+        const [updated] = await tx.update(tasks).set({
+          taskName: patch.task_name,
+          description: patch.description,
+          priority: patch.priority,
+          date: patch.date,
+          assignedUser: patch.assigned_user,
+          version: sql`${tasks.version} + 1`,
+          updatedAt: sql`now()`
+        }).where(eq(tasks.id, taskId)).returning()
+        const after = updated as TaskRow
+        const next = toTask(after)
+        await tx.insert(taskAudit).values({
+          taskId,
+          action: 'updated',
+          previousState: Object.fromEntries(changed.map((f) => [f, current[f]])),
+          currentState: Object.fromEntries(changed.map((f) => [f, next[f]])),
+          actionBy: actor.id
+        })
+        return { before, after }
+      })
+      if (after !== before) await invalidateListsOf(before, after)
+      return toTask(after)
+    },
+
+    async softDelete (actor: Actor, taskId: number): Promise<void> {
+      const row = await db.transaction(async (tx) => {
+        await lockVisibleActiveTask(tx, actor, taskId)
+        const [deleted] = await tx.update(tasks)
+          .set({ isActive: false, version: sql`${tasks.version} + 1`, updatedAt: sql`now()` })
+          .where(eq(tasks.id, taskId)).returning()
+        await tx.insert(taskAudit).values({
+          taskId, action: 'deleted', previousState: { is_active: true }, currentState: { is_active: false }, actionBy: actor.id
+        })
+        return deleted as TaskRow
+      })
+      await invalidateListsOf(row)
+    },
+
+    /** The audit trail, newest first; deleted tasks keep theirs. */
+    async auditLog (actor: Actor, taskId: number): Promise<AuditEntry[]> {
+      const [task] = await db.select({ id: tasks.id }).from(tasks).where(and(eq(tasks.id, taskId), visibleTo(actor)))
+      if (task === undefined) throw notFound(NOT_FOUND)
+      const rows = await db.select().from(taskAudit).where(eq(taskAudit.taskId, taskId)).orderBy(desc(taskAudit.id))
+      return rows.map((r) => ({
+        id: r.id,
+        action: r.action,
+        previous_state: r.previousState ?? null,
+        current_state: r.currentState,
+        action_by: r.actionBy,
+        timestamp: r.timestamp.toISOString()
+      }))
+    }
+  }
+}
+
+export type TaskService = ReturnType<typeof createTaskService>

@@ -1,0 +1,65 @@
+import { eq, sql } from 'drizzle-orm'
+import type { Database } from '../db/client.js'
+import { sqlState, UNIQUE_VIOLATION } from '../db/errors.js'
+import { users, type UserRow } from '../db/schema.js'
+import { conflict, forbidden } from '../errors.js'
+import { hashPassword, timingDummyHash, verifyPassword } from './passwords.js'
+import type { RegisterBody, Role, User } from './schemas.js'
+
+// Serialises "is there an admin yet?" so two first-admin registrations cannot both succeed.
+const ADMIN_BOOTSTRAP_LOCK_ID = 7_220_302
+
+export function toUser (row: Pick<UserRow, 'id' | 'username' | 'role'>): User {
+  return { id: row.id, username: row.username, role: row.role }
+}
+
+export async function findUser (db: Database, id: number): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.id, id))
+  return row
+}
+
+/**
+ * Registers a user. An admin account needs an admin requester, except while no admin exists at all:
+ * then the first one may register without a token.
+ */
+export async function registerUser (db: Database, input: RegisterBody, requester: { id: number } | null): Promise<User> {
+  const role: Role = input.role ?? 'user'
+  const passwordHash = await hashPassword(input.password)
+  try {
+    return await db.transaction(async (tx) => {
+      if (role === 'admin') {
+        const requesterRow = requester === null
+          ? undefined
+          : (await tx.select({ role: users.role }).from(users).where(eq(users.id, requester.id)))[0]
+        if (requesterRow?.role !== 'admin') {
+          await tx.execute(sql`select pg_advisory_xact_lock(${ADMIN_BOOTSTRAP_LOCK_ID})`)
+          const [existingAdmin] = await tx.select({ id: users.id }).from(users).where(eq(users.role, 'admin')).limit(1)
+          if (existingAdmin !== undefined) throw forbidden('Only an admin may create an admin account')
+        }
+      }
+      const [row] = await tx.insert(users).values({ username: input.username, passwordHash, role })
+        .returning({ id: users.id, username: users.username, role: users.role })
+      return toUser(row as User)
+    })
+  } catch (error) {
+    if (sqlState(error) === UNIQUE_VIOLATION) throw conflict('Username already exists')
+    throw error
+  }
+}
+
+/** The user whose credentials these are, or null; an unknown name takes as long as a wrong password. */
+export async function verifyCredentials (db: Database, username: string, password: string): Promise<UserRow | null> {
+  const [row] = await db.select().from(users).where(eq(users.username, username))
+  const matches = await verifyPassword(row?.passwordHash ?? await timingDummyHash(), password)
+  return row !== undefined && matches ? row : null
+}
+
+/** Creates the configured first admin if that username is free; never overwrites an existing account. */
+export async function ensureBootstrapAdmin (db: Database, admin: { username: string, password: string }): Promise<boolean> {
+  const [existing] = await db.select({ id: users.id }).from(users).where(eq(users.username, admin.username))
+  if (existing !== undefined) return false
+  const passwordHash = await hashPassword(admin.password)
+  const inserted = await db.insert(users).values({ username: admin.username, passwordHash, role: 'admin' })
+    .onConflictDoNothing().returning({ id: users.id })
+  return inserted.length > 0
+}

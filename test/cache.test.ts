@@ -1,0 +1,94 @@
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
+import { createRedisPrefix, REDIS_URL, signUp, testConfig, buildFromConfig } from './helper.js'
+
+const config = await testConfig(t, { RATE_LIMIT_MAX: '10000', RATE_LIMIT_TASK_LIST_MAX: '10000' })
+const app = await buildFromConfig(t, config)
+const prefix = config.redis.keyPrefix
+const redis = new Redis(REDIS_URL)
+t.teardown(() => { redis.disconnect() })
+
+const admin = await signUp(app, 'boss', { role: 'admin' })
+const alice = await signUp(app, 'alice')
+const bob = await signUp(app, 'bob')
+
+const list = async (session: { auth: Record<string, string> }, date: string) =>
+  await app.inject({ method: 'GET', url: `/tasks/task/${date}`, headers: session.auth })
+const names = async (session: { auth: Record<string, string> }, date: string): Promise<string[]> => {
+  const res = await list(session, date)
+  return res.statusCode === 404 ? [] : res.json().task_list.map((task: { task_name: string }) => task.task_name)
+}
+
+await t.test('lists are cached for an hour under task:<date> (admin) and task:<date>:user:<id>', async (t) => {
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'a1', date: '2025-04-06' } })
+  await list(alice, '2025-04-06')
+  await list(admin, '2025-04-06')
+  const keys = (await redis.keys(`${prefix}task:*`)).map((key) => key.slice(prefix.length)).sort()
+  t.same(keys, ['task:2025-04-06', `task:2025-04-06:user:${alice.id}`])
+  const ttl = await redis.ttl(`${prefix}task:2025-04-06:user:${alice.id}`)
+  t.ok(ttl > 3500 && ttl <= 3600, `ttl ${ttl}`)
+  t.same(JSON.parse(await redis.get(`${prefix}task:2025-04-06`) ?? 'null').map((task: { task_name: string }) => task.task_name), ['a1'])
+})
+
+await t.test('a cached list is served from the cache', async (t) => {
+  const key = `${prefix}task:2025-04-06:user:${alice.id}`
+  const cached = JSON.parse(await redis.get(key) ?? '[]')
+  cached[0].task_name = 'served from cache'
+  await redis.set(key, JSON.stringify(cached), 'EX', 60)
+  t.same(await names(alice, '2025-04-06'), ['served from cache'])
+  await app.taskListCache.invalidate({ dates: ['2025-04-06'], userIds: [alice.id] })
+})
+
+await t.test('every write is visible in the very next read (create, update, move to another date, delete)', async (t) => {
+  const day1 = '2025-06-01'
+  const day2 = '2025-06-02'
+  t.same(await names(alice, day1), [])
+  t.same(await names(admin, day1), [])
+  const created = await app.inject({ method: 'POST', url: '/tasks/create-task', headers: admin.auth, payload: { task_name: 'shared', date: day1, assigned_user: alice.id } })
+  const id = created.json().task.id
+  t.same(await names(alice, day1), ['shared'], 'assignee sees the create')
+  t.same(await names(admin, day1), ['shared'], 'admin sees the create')
+
+  await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { task_name: 'renamed' } })
+  t.same(await names(admin, day1), ['renamed'])
+  t.same(await names(alice, day1), ['renamed'])
+
+  t.same(await names(alice, day2), [])
+  await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { date: day2 } })
+  t.same(await names(alice, day1), [], 'gone from the old date')
+  t.same(await names(alice, day2), ['renamed'], 'present on the new date')
+
+  t.same(await names(bob, day2), [])
+  await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: admin.auth, payload: { assigned_user: bob.id } })
+  t.same(await names(bob, day2), ['renamed'], 'the new assignee sees it')
+  t.same(await names(alice, day2), [], 'the old assignee does not')
+
+  await app.inject({ method: 'DELETE', url: `/tasks/delete/${id}`, headers: admin.auth })
+  t.same(await names(bob, day2), [])
+  t.same(await names(admin, day2), [])
+})
+
+await t.test('a list read before a write is not stored after it (no stale fill)', async (t) => {
+  const client = new Redis(REDIS_URL, { keyPrefix: createRedisPrefix(t) })
+  t.teardown(() => { client.disconnect() })
+  const cache = createRedisTaskListCache(client, 3600)
+  const viewer = { role: 'admin' } as const
+  const missed = await cache.read('2025-07-01', viewer)
+  t.equal(missed.json, null)
+  await cache.invalidate({ dates: ['2025-07-01'], userIds: [] })
+  await cache.fill('2025-07-01', viewer, '["stale"]', missed.generation)
+  t.equal((await cache.read('2025-07-01', viewer)).json, null, 'the stale list was refused')
+  const fresh = await cache.read('2025-07-01', viewer)
+  await cache.fill('2025-07-01', viewer, '["fresh"]', fresh.generation)
+  t.equal((await cache.read('2025-07-01', viewer)).json, '["fresh"]')
+})
+
+await t.test('two API processes on one Redis: a write through one is seen by a read through the other', async (t) => {
+  const other = await buildFromConfig(t, config)
+  const day = '2025-08-01'
+  t.same(await names(alice, day), [])
+  await other.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'via other', date: day } })
+  t.same(await names(alice, day), ['via other'])
+})
+

@@ -1,0 +1,67 @@
+import t from 'tap'
+import { buildFromConfig, signUp, testConfig } from './helper.js'
+
+const config = await testConfig(t, {
+  RATE_LIMIT_MAX: '8',
+  RATE_LIMIT_TASK_LIST_MAX: '3',
+  RATE_LIMIT_CHECK_MAX: '2',
+  RATE_LIMIT_LOGIN_MAX: '4'
+})
+const app = await buildFromConfig(t, config)
+
+await t.test('check-limiter reports the limit and what remains, then refuses with 429 and the headers', async (t) => {
+  const first = await app.inject({ method: 'GET', url: '/api/check-limiter', remoteAddress: '10.0.0.1' })
+  t.equal(first.statusCode, 200)
+  t.same(first.json(), { status: 'ok', client_ip: '10.0.0.1', limit: 2, remaining: 1 })
+  t.equal(first.headers['x-ratelimit-limit'], '2')
+  t.equal(first.headers['x-ratelimit-remaining'], '1')
+  t.equal((await app.inject({ method: 'GET', url: '/api/check-limiter', remoteAddress: '10.0.0.1' })).json().remaining, 0)
+
+  const refused = await app.inject({ method: 'GET', url: '/api/check-limiter', remoteAddress: '10.0.0.1' })
+  t.equal(refused.statusCode, 429)
+  t.match(refused.json(), { statusCode: 429, error: 'Too Many Requests', message: String })
+  t.ok(Number(refused.headers['retry-after']) > 0)
+  t.equal(refused.headers['x-ratelimit-remaining'], '0')
+  t.ok(Number(refused.headers['x-ratelimit-reset']) > 0)
+
+  const otherClient = await app.inject({ method: 'GET', url: '/api/check-limiter', remoteAddress: '10.0.0.2' })
+  t.equal(otherClient.statusCode, 200, 'counted per client IP')
+})
+
+await t.test('login is limited per IP whatever the username (brute force)', async (t) => {
+  const attempts = []
+  for (let i = 0; i < 5; i++) {
+    attempts.push((await app.inject({
+      method: 'POST', url: '/users/login', remoteAddress: '10.0.1.1', payload: { username: `guess${i}`, password: 'password1' }
+    })).statusCode)
+  }
+  t.same(attempts, [401, 401, 401, 401, 429])
+})
+
+await t.test('the list route has its own per-user limit', async (t) => {
+  const alice = await signUp(app, 'alice')
+  const bob = await signUp(app, 'bob')
+  const statuses = []
+  for (let i = 0; i < 4; i++) {
+    statuses.push((await app.inject({ method: 'GET', url: '/tasks/task/2025-04-06', headers: alice.auth })).statusCode)
+  }
+  t.same(statuses, [404, 404, 404, 429])
+  t.equal((await app.inject({ method: 'GET', url: '/tasks/task/2025-04-06', headers: bob.auth })).statusCode, 404, 'bob has his own count')
+})
+
+await t.test('the global limit counts per user across every route, shared by two API processes', async (t) => {
+  const carol = await signUp(app, 'carol')
+  const other = await buildFromConfig(t, config)
+  const statuses = []
+  for (let i = 0; i < 9; i++) {
+    const target = i % 2 === 0 ? app : other
+    statuses.push((await target.inject({ method: 'GET', url: '/users/profile', headers: carol.auth, remoteAddress: `10.0.2.${i}` })).statusCode)
+  }
+  t.same(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 429])
+})
+
+await t.test('health checks are not rate limited', async (t) => {
+  for (let i = 0; i < 10; i++) {
+    t.equal((await app.inject({ method: 'GET', url: '/api/health/db', remoteAddress: '10.0.3.1' })).statusCode, 200)
+  }
+})
