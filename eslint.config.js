@@ -1,6 +1,14 @@
 import neostandard from 'neostandard'
 
-export default neostandard({
-  ts: true,
-  ignores: ['dist/**', 'data/**', 'drizzle/**', 'node_modules/**']
-})
+export default [
+  ...neostandard({
+    ts: true,
+    ignores: ['dist/**', 'data/**', 'drizzle/**', 'node_modules/**']
+  }),
+  {
+    rules: {
+      // TypeBox convention: a schema constant and its Static<> type share one name.
+      '@typescript-eslint/no-redeclare': 'off'
+    }
+  }
+]

@@ -36,10 +36,10 @@ export default fp(async (fastify) => {
     const response = describe(error)
     if (response.statusCode === 503) request.log.warn({ err: error }, 'dependency unavailable')
     else if (response.statusCode >= 500) request.log.error({ err: error }, 'request failed')
-    void reply.code(response.statusCode).send(response)
+    return reply.code(response.statusCode).send(response)
   })
 
   fastify.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(body(404, `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`))
+    return reply.code(404).send(body(404, `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`))
   })
 }, { name: 'errors', dependencies: ['schemas'] })

@@ -26,6 +26,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
 export async function buildApp (config: Config, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config), ...options }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(createValidatorCompiler())
+  // The API speaks JSON only: a text/plain body is refused with 415 rather than validated as a string.
+  app.removeContentTypeParser('text/plain')
 
   await app.register(autoload, {
     dir: here('../plugins'),

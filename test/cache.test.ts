@@ -91,4 +91,3 @@ await t.test('two API processes on one Redis: a write through one is seen by a r
   await other.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'via other', date: day } })
   t.same(await names(alice, day), ['via other'])
 })
-

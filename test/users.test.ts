@@ -41,7 +41,7 @@ await t.test('invalid registrations are 400 in the error shape', async (t) => {
     { password: 'long-enough' }
   ]) {
     const res = await app.inject({ method: 'POST', url: '/users/register', payload })
-    t.equal(res.statusCode, 400, JSON.stringify(payload))
+    t.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 80))
     t.ok(isCleanError(res))
   }
 })

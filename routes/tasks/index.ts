@@ -43,8 +43,9 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
     const json = await taskService.listJsonForDate(actorOf(request), date)
     if (json === '[]') throw notFound(`No tasks found for ${date}`)
     // The list is already JSON (as cached): splice it in rather than parse and serialise it again.
-    return await reply.type('application/json; charset=utf-8')
-      .send(`{"message":"Tasks retrieved successfully","date":"${date}","task_list":${json}}`)
+    const body = `{"message":"Tasks retrieved successfully","date":"${date}","task_list":${json}}`
+    // A string with a JSON content type is sent as it is; the type provider only knows the object form.
+    return await reply.type('application/json; charset=utf-8').send(body as never)
   })
 
   fastify.put('/update-task/:task_id', {
@@ -93,4 +94,3 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
 }
 
 export default tasks
-

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 
 /** Who is looking at a day's list: an admin sees the whole day, a user what they created or are assigned. */
 export type Viewer = { role: 'admin' } | { role: 'user', userId: number }

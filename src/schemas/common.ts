@@ -35,7 +35,7 @@ export function errorResponses<const Codes extends readonly number[]> (...codes:
 
 /** A nullable value as OpenAPI 3.1 and fast-json-stringify both read it best: a type array, not anyOf. */
 export function Nullable<T extends TSchema> (schema: T): ReturnType<typeof Type.Unsafe<Static<T> | null>> {
-  const { type, ...rest } = schema as TSchema & { type: string }
+  const { type, ...rest } = schema as unknown as { type: string } & Record<string, unknown>
   return Type.Unsafe<Static<T> | null>({ ...rest, type: [type, 'null'] })
 }
 
