@@ -3,7 +3,7 @@ import neostandard from 'neostandard'
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['dist/**', 'data/**', 'drizzle/**', 'node_modules/**']
+    ignores: ['.cache/**', 'dist/**', 'data/**', 'drizzle/**', 'node_modules/**']
   }),
   {
     rules: {

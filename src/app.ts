@@ -16,8 +16,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // Let in-flight requests finish on shutdown, drop idle keep-alive sockets, refuse new ones with 503.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    // Start-up includes migrations and, embedded, booting PGlite: slower than a plugin's usual 10 s on a busy machine.
-    pluginTimeout: 60_000,
+    // Start-up includes migrations and, embedded, compiling PGlite's WebAssembly: over a minute on a busy 2-core host.
+    pluginTimeout: 300_000,
     routerOptions: { ignoreTrailingSlash: true }
   }
 }
