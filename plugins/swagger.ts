@@ -1,8 +1,12 @@
 import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import { finishDocument, type OpenApiDocument } from '../src/openapi/document.js'
 
-/** The OpenAPI 3.1 document built from the routes' schemas, at /openapi.json, and a browsable UI at /docs. */
+/**
+ * The OpenAPI 3.1 document built from the routes' schemas, at /openapi.json, and a browsable UI at /docs.
+ * The same document is committed as openapi.json (npm run openapi) and the SDK in sdk/ is generated from it.
+ */
 export default fp(async (fastify) => {
   await fastify.register(swagger, {
     openapi: {
@@ -12,6 +16,8 @@ export default fp(async (fastify) => {
         description: 'Tasks by date with priorities, owners and an audit trail, behind JWT authentication.',
         version: '1.0.0'
       },
+      // Relative: the document describes the server that serves it, wherever that runs.
+      servers: [{ url: '/', description: 'The server that serves this document' }],
       tags: [
         { name: 'users', description: 'Registration, login and profile' },
         { name: 'tasks', description: 'Tasks by date, their changes and audit trail' },
@@ -21,6 +27,8 @@ export default fp(async (fastify) => {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } }
       }
     },
+    // The OpenAPI branch is the only one here: this plugin configures `openapi`, never Swagger 2.
+    transformObject: (documentObject) => finishDocument((documentObject as { openapiObject: OpenApiDocument }).openapiObject),
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
     }

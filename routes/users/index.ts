@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import { errorResponses } from '../../src/schemas/common.js'
 import { unauthorized } from '../../src/errors.js'
 import { LoginBody, LoginResponse, RegisterBody, RegisterResponse, User } from '../../src/users/schemas.js'
@@ -53,7 +54,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       tags: ['users'],
       summary: 'The signed-in user',
       security: [{ bearerAuth: [] }],
-      response: { 200: User, ...errorResponses(401, 429, 503) }
+      response: { 200: Type.Ref(User), ...errorResponses(401, 429, 503) }
     }
   }, async (request) => {
     const user = request.actor === null ? undefined : await findUser(fastify.db, request.actor.id)
