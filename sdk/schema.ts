@@ -318,7 +318,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable */
+            /** @description The dependency does not answer ({status: "error"}), or the server is shutting down (the error shape) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -327,7 +327,7 @@ export interface operations {
                     "application/json": {
                         /** @enum {string} */
                         status: "error";
-                    };
+                    } | components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -356,7 +356,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Service Unavailable */
+            /** @description The dependency does not answer ({status: "error"}), or the server is shutting down (the error shape) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -365,7 +365,7 @@ export interface operations {
                     "application/json": {
                         /** @enum {string} */
                         status: "error";
-                    };
+                    } | components["schemas"]["ErrorResponse"];
                 };
             };
         };

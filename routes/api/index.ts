@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { pingDatabase } from '../../src/db/client.js'
-import { errorResponses } from '../../src/schemas/common.js'
+import { ErrorResponse, errorResponses } from '../../src/schemas/common.js'
 
 const HealthOk = Type.Object({
   status: Type.Literal('ok'),
@@ -9,6 +9,10 @@ const HealthOk = Type.Object({
   backend: Type.String({ description: 'postgres or pglite; redis or memory' })
 })
 const HealthDown = Type.Object({ status: Type.Literal('error') })
+// While the server drains on shutdown, Fastify itself answers 503 in the error shape (return503OnClosing).
+const HealthUnavailable = Type.Union([HealthDown, Type.Ref(ErrorResponse)], {
+  description: 'The dependency does not answer ({status: "error"}), or the server is shutting down (the error shape)'
+})
 
 const api: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
@@ -16,7 +20,7 @@ const api: FastifyPluginAsyncTypebox = async (fastify) => {
     operationId,
     tags: ['health'],
     summary,
-    response: { 200: HealthOk, 503: HealthDown }
+    response: { 200: HealthOk, 503: HealthUnavailable }
   })
 
   // Load balancers poll health checks: they are not rate limited.
