@@ -13,7 +13,11 @@ export default fp(async (fastify) => {
       openapi: '3.1.0',
       info: {
         title: 'Task Management API',
-        description: 'Tasks by date with priorities, owners and an audit trail, behind JWT authentication.',
+        description: 'Tasks by date with priorities, owners and an audit trail, behind JWT authentication. ' +
+          'Every error is {statusCode, error, message} (plus details[] for invalid input). ' +
+          'A 429 carries retry-after and x-ratelimit-limit/-remaining/-reset headers. Failures before a request ' +
+          'reaches an operation (not sent within REQUEST_TIMEOUT_MS: 408, oversized headers: 431, malformed ' +
+          'HTTP: 400) close the connection with the same error shape and are not listed per operation.',
         version: '1.0.0'
       },
       // Relative: the document describes the server that serves it, wherever that runs.

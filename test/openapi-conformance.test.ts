@@ -8,7 +8,7 @@
  * - every documented status must have been seen, unless `untriggerable` says why it cannot be.
  * A new operation without an entry in CASES fails here by name: add its cases.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, InjectOptions } from 'fastify'
 import t, { type Test } from 'tap'
 import type { Config } from '../src/config.js'
 import type { OpenApiDocument } from '../src/openapi/document.js'
@@ -21,7 +21,8 @@ interface Request {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'
   url: string
   headers?: Record<string, string>
-  payload?: string | object
+  /** An object is sent as JSON; a string or Buffer as it is, with the content-type header given. */
+  payload?: InjectOptions['payload']
 }
 
 interface Fixtures {
