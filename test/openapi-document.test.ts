@@ -83,6 +83,33 @@ await t.test('every operation is named, tagged, summarised and answers errors in
   }
 })
 
+/** Every METHOD path the app routes, from Fastify's route tree (children print their path relative to the parent). */
+function servedRoutes (tree: string): string[] {
+  const routes: string[] = []
+  const parents: string[] = []
+  for (const line of tree.split('\n')) {
+    const match = /^((?:[│ ] {3})*)[├└]── (\S+) \(([A-Z, ]+)\)$/.exec(line)
+    if (match === null) continue
+    const depth = (match[1] ?? '').length / 4
+    const path = (parents[depth - 1] ?? '') + (match[2] ?? '')
+    parents[depth] = path
+    for (const method of (match[3] ?? '').split(', ')) routes.push(`${method} ${path}`)
+  }
+  return routes
+}
+
+await t.test('every route the app serves is in the document, except the document and its UI', async (t) => {
+  const documented = new Set(listOperations(served.json()).map((o) => `${o.method.toUpperCase()} ${o.path}`))
+  const routes = servedRoutes(app.printRoutes({ commonPrefix: false }))
+    // HEAD mirrors GET and OPTIONS answers CORS preflights: neither is an operation of its own.
+    .filter((route) => !/^(HEAD|OPTIONS) /.test(route) && !/^GET \/(docs|openapi\.json)/.test(route))
+    .map((route) => route.replace(/:([A-Za-z0-9_]+)/g, '{$1}'))
+  t.ok(routes.length >= documented.size, 'the route tree was read')
+  for (const route of routes) {
+    t.ok(documented.has(route), `${route} is documented (a route must not be hidden with schema.hide)`)
+  }
+})
+
 await t.test('the committed SDK types are what openapi-typescript makes of the committed document', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'sdk-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
