@@ -41,9 +41,14 @@ export const processors: { [N in JobName]: (data: JobPayloads[N], deps: JobDeps,
   }
 }
 
-/** What an admin reads in a failed import's status: the last error's message, never a stack. */
+/**
+ * What an admin reads in a failed import's status: the root cause's message (drizzle wraps a database
+ * error in one quoting the SQL and its parameters, which stay in the log), never a stack.
+ */
 function failureReason (error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
+  let root = error
+  while (root instanceof Error && root.cause instanceof Error) root = root.cause
+  const message = root instanceof Error ? root.message : String(root)
   return `Gave up after repeated failures; last error: ${message}`
 }
 

@@ -38,12 +38,15 @@ export async function startWorker (config: Config, log: Logger): Promise<Running
   queue.process(config.jobs.concurrency, async (job: BeeQueue.Job<Job>) => {
     // Bee-Queue counts retries down; at 0 this attempt is the last.
     const lastAttempt = Number(job.options.retries ?? 0) <= 0
+    log.info({ job: job.data.name, id: job.id, lastAttempt }, 'job started')
     const result = await runJob(job.data, deps, { lastAttempt })
     log.info({ job: job.data.name, id: job.id, result }, 'job done')
     return result
   })
   // Jobs of a killed worker stay "active" until some worker notices they stopped renewing their lock.
-  queue.checkStalledJobs(config.jobs.stallIntervalMs, (err) => { if (err !== null && err !== undefined) onQueueError(err) })
+  // No callback: with one, Bee-Queue leaves a failed check (NOSCRIPT after a Redis restart) as an unhandled
+  // rejection, which would end the process. Without, later failures arrive as 'error' events.
+  queue.checkStalledJobs(config.jobs.stallIntervalMs).catch(onQueueError)
 
   const producer = createBeeJobQueue(config, onQueueError)
   const schedule = scheduleDailyTaskLog(
