@@ -41,7 +41,7 @@ await t.test('two workers schedule the daily task log once', async (t) => {
   t.same(runs.map((r) => [r.logDate, r.status]), [[day, 'pending']], 'one recorded run for the next day')
   const redis = new Redis(redisServer.url)
   t.teardown(() => { redis.disconnect() })
-  const delayed = await redis.zrange(`${config.redis.keyPrefix}bq:${config.queueName}:delayed`, 0, -1)
+  const delayed = await redis.zrange(`${config.redis.keyPrefix}bq:${config.queueName}:delayed`, '0', '-1')
   t.same(delayed, [`daily-task-log:${day}`], 'one delayed job, whose id is the day')
 })
 
