@@ -25,6 +25,7 @@ export default fp(async (fastify) => {
       tags: [
         { name: 'users', description: 'Registration, login and profile' },
         { name: 'tasks', description: 'Tasks by date, their changes and audit trail' },
+        { name: 'imports', description: 'CSV bulk import of tasks, run by the worker' },
         { name: 'health', description: 'Liveness of the service and its dependencies' }
       ],
       components: {

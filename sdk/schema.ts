@@ -92,6 +92,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tasks/imports/{import_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Progress and outcome of a CSV import (admin)
+         * @description Live while it runs: processed_rows of total_rows, tasks imported so far, and each refused row with its reason.
+         */
+        get: operations["getImport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tasks/task-log/{task_id}": {
         parameters: {
             query?: never;
@@ -101,6 +121,26 @@ export interface paths {
         };
         /** The audit trail of a task, newest first */
         get: operations["getTaskLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/task-records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Active tasks with their recent daily snapshots, a page at a time
+         * @description An admin sees every active task, a user those they created or are assigned. page from 1, per_page 1-100 (outside: 400).
+         */
+        get: operations["listTaskRecords"];
         put?: never;
         post?: never;
         delete?: never;
@@ -140,6 +180,26 @@ export interface paths {
          */
         put: operations["updateTask"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tasks/upload-csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import tasks from a CSV file (admin)
+         * @description multipart/form-data with the file in the field `file` (text/csv, or any .csv file name), UTF-8, at most IMPORT_MAX_BYTES (10485760 bytes). Header row, any order and case: task_name, priority, created_at, assigned_user (required), description, status (optional). The file is stored and answered with 202 at once; a worker imports the rows. Follow it with GET /tasks/imports/{import_id}. 400: no usable header, no data rows, not valid CSV; 413: too large; 415: not a CSV file or not multipart.
+         */
+        post: operations["uploadTasksCsv"];
         delete?: never;
         options?: never;
         head?: never;
@@ -562,6 +622,108 @@ export interface operations {
             };
         };
     };
+    getImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                import_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        import_id: string;
+                        /**
+                         * @description queued: accepted, waiting for a worker; running: rows being imported; done; failed: see reason
+                         * @enum {string}
+                         */
+                        status: "queued" | "running" | "done" | "failed";
+                        total_rows: number;
+                        /** @description Data rows handled so far, imported or refused */
+                        processed_rows: number;
+                        /** @description Tasks created (active or not) */
+                        imported: number;
+                        /** @description Rows refused; `errors` lists the first 1000 of them */
+                        error_count: number;
+                        errors: {
+                            /** @description The row as a spreadsheet numbers it: the header is row 1, the first data row 2 */
+                            row: number;
+                            message: string;
+                        }[];
+                        /** @description Why a failed import failed */
+                        reason: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        finished_at: string | null;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed for this user */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     getTaskLog: {
         parameters: {
             query?: never;
@@ -618,6 +780,110 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    listTaskRecords: {
+        parameters: {
+            query: {
+                /** @description From 1 */
+                page: number;
+                /** @description 1 to 100 */
+                per_page: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        page: number;
+                        per_page: number;
+                        /** @description Active tasks the caller can see, across all pages */
+                        total: number;
+                        records: {
+                            id: number;
+                            task_name: string;
+                            description: string | null;
+                            /**
+                             * @description Task priority
+                             * @enum {string}
+                             */
+                            priority: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+                            /** Format: date */
+                            date: string;
+                            assigned_user: number;
+                            is_active: boolean;
+                            created_by: number;
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            /** @description The latest daily snapshots, newest first */
+                            logs: {
+                                /**
+                                 * Format: date
+                                 * @description The day of the snapshot
+                                 */
+                                log_date: string;
+                                task_name: string;
+                                /**
+                                 * @description Task priority
+                                 * @enum {string}
+                                 */
+                                priority: "LOW" | "MEDIUM" | "HIGH" | "CRITICAL";
+                                /** Format: date */
+                                task_date: string;
+                                assigned_user: number;
+                                /** Format: date-time */
+                                logged_at: string;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -792,6 +1058,106 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Rate limit exceeded */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A dependency is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    uploadTasksCsv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /**
+                     * Format: binary
+                     * @description The CSV file (UTF-8, header row first)
+                     */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        import_id: string;
+                        /** @enum {string} */
+                        status: "queued";
+                        /** @description Data rows in the file (the header and blank lines not counted) */
+                        total_rows: number;
+                    };
+                };
+            };
+            /** @description Invalid input */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid or expired bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed for this user */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -42,7 +42,14 @@ const EnvSchema = Type.Object({
 
   CACHE_TTL_S: Type.Integer({ minimum: 1, default: 3600 }),
   QUEUE_NAME: Type.String({ minLength: 1, default: 'tasks' }),
-  DAILY_TASK_LOG_TIME: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:05' })
+  DAILY_TASK_LOG_TIME: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:05' }),
+  QUEUE_CONCURRENCY: Type.Integer({ minimum: 1, default: 2 }),
+  QUEUE_STALL_INTERVAL_MS: Type.Integer({ minimum: 100, default: 5000 }),
+  JOB_RETRIES: Type.Integer({ minimum: 0, default: 5 }),
+  JOB_BACKOFF_MS: Type.Integer({ minimum: 1, default: 1000 }),
+  RELAY_INTERVAL_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  IMPORT_MAX_BYTES: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024 }),
+  IMPORT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 5000, default: 500 })
 })
 
 type Env = Static<typeof EnvSchema>
@@ -80,6 +87,18 @@ export interface Config {
   queueName: string
   /** UTC hour and minute at which the daily task log snapshot runs. */
   dailyTaskLogAt: { hour: number, minute: number }
+  jobs: {
+    /** Jobs one worker process runs at once. */
+    concurrency: number
+    /** A job whose worker stops renewing its lock for this long is handed to another worker. */
+    stallIntervalMs: number
+    /** Attempts after the first, spaced by exponential backoff from backoffMs. */
+    retries: number
+    backoffMs: number
+    /** How often pending work recorded in PostgreSQL is enqueued again (after a Redis outage, say). */
+    relayIntervalMs: number
+  }
+  imports: { maxBytes: number, batchSize: number }
 }
 
 export interface RateLimitRule { max: number, windowMs: number }
@@ -148,6 +167,14 @@ export function loadConfig (source: Record<string, string | undefined> = process
     },
     cacheTtlS: env.CACHE_TTL_S,
     queueName: env.QUEUE_NAME,
-    dailyTaskLogAt: { hour: hour ?? 0, minute: minute ?? 5 }
+    dailyTaskLogAt: { hour: hour ?? 0, minute: minute ?? 5 },
+    jobs: {
+      concurrency: env.QUEUE_CONCURRENCY,
+      stallIntervalMs: env.QUEUE_STALL_INTERVAL_MS,
+      retries: env.JOB_RETRIES,
+      backoffMs: env.JOB_BACKOFF_MS,
+      relayIntervalMs: env.RELAY_INTERVAL_MS
+    },
+    imports: { maxBytes: env.IMPORT_MAX_BYTES, batchSize: env.IMPORT_BATCH_SIZE }
   }
 }

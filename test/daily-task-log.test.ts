@@ -16,6 +16,7 @@ for (const name of ['one', 'two', 'three']) {
 const gone = (await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'gone' } })).json().task
 await app.inject({ method: 'DELETE', url: `/tasks/delete/${gone.id}`, headers: alice.auth })
 
+const deps = { db: app.db, cache: app.taskListCache, importBatchSize: 500 }
 const rowsFor = async (day: string) => await app.db.select().from(taskLogger).where(eq(taskLogger.logDate, day))
 
 await t.test('the snapshot records one row per active task, and running it again adds nothing', async (t) => {
@@ -28,15 +29,15 @@ await t.test('the snapshot records one row per active task, and running it again
 
 await t.test('two workers running the same day at once still record each task once', async (t) => {
   const results = await Promise.all([
-    runJob({ name: 'daily-task-log', data: { logDate: '2025-09-02' } }, { db: app.db }),
-    runJob({ name: 'daily-task-log', data: { logDate: '2025-09-02' } }, { db: app.db })
+    runJob({ name: 'daily-task-log', data: { logDate: '2025-09-02' } }, deps),
+    runJob({ name: 'daily-task-log', data: { logDate: '2025-09-02' } }, deps)
   ])
   t.equal(results.reduce((sum: number, r) => sum + (r as { inserted: number }).inserted, 0), 3)
   t.equal((await rowsFor('2025-09-02')).length, 3)
 })
 
 await t.test('through Bee-Queue: the same day enqueued twice runs once on the worker', async (t) => {
-  const producer = createBeeJobQueue(config)
+  const producer = createBeeJobQueue(config, (err) => { t.error(err) })
   await producer.enqueue('daily-task-log', { logDate: '2025-09-03' }, { jobId: 'daily-task-log:2025-09-03' })
   await producer.enqueue('daily-task-log', { logDate: '2025-09-03' }, { jobId: 'daily-task-log:2025-09-03' })
   await producer.close()
@@ -48,7 +49,7 @@ await t.test('through Bee-Queue: the same day enqueued twice runs once on the wo
     worker.process(async (job: BeeQueue.Job<Job>) => {
       runs++
       try {
-        return await runJob(job.data, { db: app.db })
+        return await runJob(job.data, deps)
       } finally {
         resolve()
       }

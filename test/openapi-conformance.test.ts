@@ -12,6 +12,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify'
 import t, { type Test } from 'tap'
 import type { Config } from '../src/config.js'
 import type { OpenApiDocument } from '../src/openapi/document.js'
+import { multipart } from './import-helper.js'
 import { buildFromConfig, createRedisPrefix, signUp, testConfig, type Session } from './helper.js'
 import {
   createSchemaValidator, documentedResponse, listOperations, matchesPath, requiresBearer, type Operation
@@ -35,6 +36,8 @@ interface Fixtures {
   bobTask: number
   /** A name no other request has used. */
   unique: (prefix: string) => string
+  /** The id of a CSV import accepted for the admin (uploaded once, on first use). */
+  importId: () => Promise<string>
   /** A new task owned by `owner`, returning its id. */
   createTask: (owner: Session, fields?: Record<string, unknown>) => Promise<number>
 }
@@ -54,6 +57,12 @@ interface OperationCases {
 }
 
 const auth = (session: Session): Record<string, string> => ({ ...session.auth })
+
+const GOOD_CSV = 'task_name,priority,created_at,assigned_user\nImported,HIGH,2025-04-06,alice\n'
+function csvUpload (session: Session, content: string | Buffer, options?: Parameters<typeof multipart>[1]): Request {
+  const { payload, headers } = multipart(content, options)
+  return { method: 'POST', url: '/tasks/upload-csv', headers: { ...auth(session), ...headers }, payload }
+}
 
 const CASES: Record<string, OperationCases> = {
   registerUser: {
@@ -132,9 +141,32 @@ const CASES: Record<string, OperationCases> = {
   },
   checkLimiter: {
     cases: [{ status: 200, title: 'the remaining allowance', request: () => ({ method: 'GET', url: '/api/check-limiter' }) }]
+  },
+  uploadTasksCsv: {
+    cases: [
+      { status: 202, title: 'a CSV file', request: (fx) => csvUpload(fx.admin, GOOD_CSV) },
+      { status: 400, title: 'a CSV without a task_name column', request: (fx) => csvUpload(fx.admin, 'name,priority\nx,LOW\n') },
+      { status: 400, title: 'a multipart body without the field "file"', request: (fx) => csvUpload(fx.admin, GOOD_CSV, { field: 'upload' }) },
+      { status: 403, title: 'a user, not an admin', request: (fx) => csvUpload(fx.alice, GOOD_CSV) },
+      { status: 415, title: 'an image, not a CSV', request: (fx) => csvUpload(fx.admin, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0]), { filename: 'a.png', type: 'image/png' }) }
+    ]
+  },
+  getImport: {
+    cases: [
+      { status: 200, title: 'an accepted import', request: async (fx) => ({ method: 'GET', url: `/tasks/imports/${await fx.importId()}`, headers: auth(fx.admin) }) },
+      { status: 400, title: 'an id that is not a UUID', request: (fx) => ({ method: 'GET', url: '/tasks/imports/42', headers: auth(fx.admin) }) },
+      { status: 403, title: 'a user, not an admin', request: async (fx) => ({ method: 'GET', url: `/tasks/imports/${await fx.importId()}`, headers: auth(fx.alice) }) },
+      { status: 404, title: 'an import that does not exist', request: (fx) => ({ method: 'GET', url: '/tasks/imports/00000000-0000-4000-8000-000000000000', headers: auth(fx.admin) }) }
+    ]
+  },
+  listTaskRecords: {
+    cases: [
+      { status: 200, title: "the caller's active tasks", request: (fx) => ({ method: 'GET', url: '/tasks/task-records?page=1&per_page=10', headers: auth(fx.alice) }) },
+      { status: 200, title: 'every active task for an admin, default paging', request: (fx) => ({ method: 'GET', url: '/tasks/task-records', headers: auth(fx.admin) }) },
+      { status: 400, title: 'per_page over 100', request: (fx) => ({ method: 'GET', url: '/tasks/task-records?per_page=101', headers: auth(fx.alice) }) },
+      { status: 400, title: 'page 0', request: (fx) => ({ method: 'GET', url: '/tasks/task-records?page=0', headers: auth(fx.alice) }) }
+    ]
   }
-  // TODO(lead, after issues 3 and 6 merge): uploadTasksCsv, getTaskImport, listTaskRecords, logout and the
-  // password change each need an entry here; this test names every operation that lacks one.
 }
 
 /** Apps on one database: the main one, one with tiny rate limits, one whose Redis is gone, one whose PostgreSQL is gone. */
@@ -194,6 +226,7 @@ const fixtures: Fixtures = await (async () => {
   const alice = await signUp(main, 'alice')
   const bob = await signUp(main, 'bob')
   let counter = 0
+  let importId: Promise<string> | undefined
   const createTask = async (owner: Session, fields: Record<string, unknown> = {}): Promise<number> => {
     const res = await main.inject({ method: 'POST', url: '/tasks/create-task', headers: owner.auth, payload: { task_name: 'Fixture', ...fields } })
     if (res.statusCode !== 201) throw new Error(`fixture task: ${res.statusCode} ${res.body}`)
@@ -207,6 +240,14 @@ const fixtures: Fixtures = await (async () => {
     date,
     aliceTask: await createTask(alice, { date, description: 'with a trail' }),
     bobTask: await createTask(bob, { date }),
+    importId: async () => {
+      importId ??= (async () => {
+        const res = await main.inject(csvUpload(admin, GOOD_CSV))
+        if (res.statusCode !== 202) throw new Error(`fixture import: ${res.statusCode} ${res.body}`)
+        return res.json<{ import_id: string }>().import_id
+      })()
+      return await importId
+    },
     unique: (prefix) => `${prefix}${++counter}_${Date.now().toString(36)}`,
     createTask
   }

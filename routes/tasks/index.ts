@@ -5,6 +5,8 @@ import type { Actor } from '../../src/tasks/service.js'
 import {
   CreateTaskBody, DateParams, TaskIdParams, TaskListResponse, TaskLogResponse, TaskResponse, UpdateTaskBody
 } from '../../src/tasks/schemas.js'
+import importRoutes from './imports.js'
+import taskRecordRoutes from './task-records.js'
 
 const security = [{ bearerAuth: [] }]
 
@@ -12,6 +14,10 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config, taskService } = fastify
   // The autohook authenticated every request that reaches a handler.
   const actorOf = (request: { actor: Actor | null }): Actor => request.actor as Actor
+
+  // Autoload loads only index.ts from a folder that has one: the other route files of /tasks are registered here.
+  await fastify.register(importRoutes)
+  await fastify.register(taskRecordRoutes)
 
   fastify.post('/create-task', {
     schema: {

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import {
-  bigint, boolean, date, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, varchar
+  bigint, boolean, customType, date, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, varchar
 } from 'drizzle-orm/pg-core'
 
 export const userRole = pgEnum('user_role', ['user', 'admin'])
@@ -68,6 +68,61 @@ export const taskLogger = pgTable('task_logger', {
   uniqueIndex('task_logger_task_day_key').on(t.taskId, t.logDate)
 ])
 
+export const importStatus = pgEnum('import_status', ['queued', 'running', 'done', 'failed'])
+export const dailyRunStatus = pgEnum('daily_run_status', ['pending', 'done'])
+
+// postgres.js hands bytea back as a Buffer, PGlite as a Uint8Array: both are bytes.
+const bytea = customType<{ data: Uint8Array, driverData: Uint8Array }>({ dataType: () => 'bytea' })
+
+/**
+ * A CSV import, recorded before it is enqueued so no accepted upload is lost. `processed_rows` is the
+ * checkpoint: every batch advances it in the transaction that inserts the batch's tasks, so a retried job
+ * resumes after it and imports no row twice.
+ */
+export const taskImports = pgTable('task_imports', {
+  id: uuid('id').primaryKey(),
+  status: importStatus('status').notNull().default('queued'),
+  totalRows: integer('total_rows').notNull(),
+  processedRows: integer('processed_rows').notNull().default(0),
+  imported: integer('imported').notNull().default(0),
+  failureReason: text('failure_reason'),
+  fileName: varchar('file_name', { length: 255 }),
+  fileBytes: integer('file_bytes').notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  createdBy: integer('created_by').notNull().references(() => users.id),
+  ...timestamps,
+  finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' })
+}, (t) => [
+  // The relay's scan: imports not finished yet.
+  index('task_imports_unfinished_idx').on(t.createdAt).where(sql`${t.status} in ('queued', 'running')`)
+])
+
+/** The uploaded file, in pieces: workers on other hosts read it from here, a piece at a time. */
+export const taskImportChunks = pgTable('task_import_chunks', {
+  importId: uuid('import_id').notNull().references(() => taskImports.id, { onDelete: 'cascade' }),
+  seq: integer('seq').notNull(),
+  data: bytea('data').notNull()
+}, (t) => [primaryKey({ columns: [t.importId, t.seq] })])
+
+/** One refused row of an import; `row` as a spreadsheet numbers it (the header is row 1). */
+export const taskImportErrors = pgTable('task_import_errors', {
+  importId: uuid('import_id').notNull().references(() => taskImports.id, { onDelete: 'cascade' }),
+  row: integer('row').notNull(),
+  message: text('message').notNull()
+}, (t) => [primaryKey({ columns: [t.importId, t.row] })])
+
+/** The daily task log's schedule: a day's run is recorded here before it is enqueued, and marked done after. */
+export const dailyTaskLogRuns = pgTable('daily_task_log_runs', {
+  logDate: date('log_date', { mode: 'string' }).primaryKey(),
+  runAt: timestamp('run_at', { withTimezone: true, mode: 'date' }).notNull(),
+  status: dailyRunStatus('status').notNull().default('pending'),
+  inserted: integer('inserted'),
+  finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' })
+}, (t) => [
+  index('daily_task_log_runs_pending_idx').on(t.runAt).where(sql`${t.status} = 'pending'`)
+])
+
 export type UserRow = typeof users.$inferSelect
 export type TaskRow = typeof tasks.$inferSelect
 export type TaskAuditRow = typeof taskAudit.$inferSelect
+export type TaskImportRow = typeof taskImports.$inferSelect

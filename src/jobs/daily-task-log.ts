@@ -1,6 +1,6 @@
-import { sql } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type { Database } from '../db/client.js'
-import { taskLogger, tasks } from '../db/schema.js'
+import { dailyTaskLogRuns, taskLogger, tasks } from '../db/schema.js'
 
 /**
  * Records one task_logger row per active task for `logDate`. Idempotent: the unique (task_id, log_date)
@@ -17,4 +17,15 @@ export async function snapshotActiveTasks (db: Database, logDate: string): Promi
   // postgres.js answers an array of rows, PGlite an object holding them.
   const rows = Array.isArray(inserted) ? inserted : (inserted as unknown as { rows: unknown[] }).rows
   return rows.length
+}
+
+/** Records a day's run before it is enqueued, so the relay can enqueue it again if Redis loses it. */
+export async function recordDailyRun (db: Database, logDate: string, runAt: Date): Promise<void> {
+  await db.insert(dailyTaskLogRuns).values({ logDate, runAt }).onConflictDoNothing()
+}
+
+export async function markDailyRunDone (db: Database, logDate: string, inserted: number): Promise<void> {
+  await db.update(dailyTaskLogRuns)
+    .set({ status: 'done', inserted: sql`coalesce(${dailyTaskLogRuns.inserted}, 0) + ${inserted}`, finishedAt: sql`now()` })
+    .where(eq(dailyTaskLogRuns.logDate, logDate))
 }

@@ -65,3 +65,30 @@ export const AuditEntry = Type.Object({
 })
 export type AuditEntry = Static<typeof AuditEntry>
 export const TaskLogResponse = Type.Object({ task_id: Id, logs: Type.Array(AuditEntry) })
+
+export const TaskRecordsQuery = Type.Object({
+  page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1, description: 'From 1' }),
+  per_page: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: '1 to 100' })
+}, { additionalProperties: false })
+
+export const TaskLoggerEntry = Type.Object({
+  log_date: Type.String({ format: 'date', description: 'The day of the snapshot' }),
+  task_name: Type.String(),
+  priority: Priority,
+  task_date: Type.String({ format: 'date' }),
+  assigned_user: Id,
+  logged_at: Type.String({ format: 'date-time' })
+})
+
+export const TaskRecord = Type.Composite([
+  Type.Omit(Task, []),
+  Type.Object({ logs: Type.Array(TaskLoggerEntry, { description: 'The latest daily snapshots, newest first' }) })
+])
+
+export const TaskRecordsResponse = Type.Object({
+  page: Type.Integer(),
+  per_page: Type.Integer(),
+  total: Type.Integer({ description: 'Active tasks the caller can see, across all pages' }),
+  records: Type.Array(TaskRecord)
+})
+export type TaskRecordsResponse = Static<typeof TaskRecordsResponse>
