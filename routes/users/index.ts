@@ -1,11 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errorResponses } from '../../src/schemas/common.js'
-import { unauthorized } from '../../src/errors.js'
+import { tooManyRequests, unauthorized } from '../../src/errors.js'
 import { LoginBody, LoginResponse, RegisterBody, RegisterResponse, User } from '../../src/users/schemas.js'
 import { findUser, registerUser, toUser, verifyCredentials } from '../../src/users/service.js'
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
+  // Brute-force guard per account: counted per username whatever the client IP (a botnet spreading its
+  // guesses over many addresses still hits it). The per-IP limit below stops one client trying many names.
+  const loginAttemptsPerUsername = fastify.createRateLimit({
+    max: config.rateLimit.loginPerUsernameMax,
+    timeWindow: config.rateLimit.login.windowMs,
+    keyGenerator: (request) => `login:user:${(request.body as LoginBody).username}`
+  })
 
   fastify.post('/register', {
     onRequest: fastify.authenticateIfPresent,
@@ -31,6 +38,12 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
         timeWindow: config.rateLimit.login.windowMs,
         keyGenerator: (request) => `login:ip:${request.ip}`
       }
+    },
+    preHandler: async (request, reply) => {
+      const limit = await loginAttemptsPerUsername(request)
+      if (limit.isAllowed || !limit.isExceeded) return
+      reply.header('retry-after', limit.ttlInSeconds)
+      throw tooManyRequests(`Too many login attempts for this account, retry in ${limit.ttlInSeconds} seconds`)
     },
     schema: {
       operationId: 'login',

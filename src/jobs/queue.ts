@@ -45,17 +45,37 @@ export function beeQueueSettings (config: Config, isWorker: boolean): BeeQueue.Q
   }
 }
 
-/** Producer side of the shared Redis queue: the worker process runs the jobs. */
+/**
+ * Producer side of the shared Redis queue: the worker process runs the jobs.
+ * Bee-Queue gives up for good when its first connection fails (and its ready promise then rejects with
+ * nobody listening, which would crash the process), and after a Redis restart its Lua scripts are gone.
+ * So the queue is opened on the first enqueue and thrown away after any failure: the next enqueue opens
+ * a fresh one. An API started while Redis is down thus starts, and enqueues again once Redis is back.
+ */
 export function createBeeJobQueue (config: Config): JobQueue {
-  const queue = new BeeQueue<Job>(config.queueName, beeQueueSettings(config, false))
+  let queue: BeeQueue<Job> | undefined
+  const open = (): BeeQueue<Job> => {
+    const opened = new BeeQueue<Job>(config.queueName, { ...beeQueueSettings(config, false), autoConnect: false })
+    // Connection errors also reach the caller of enqueue; without a listener they would crash the process.
+    opened.on('error', () => {})
+    return opened
+  }
   return {
     async enqueue (name, data, { jobId, runAt } = {}) {
-      const job = queue.createJob({ name, data }).retries(5).backoff('exponential', 1000)
-      if (jobId !== undefined) job.setId(jobId)
-      if (runAt !== undefined) job.delayUntil(runAt)
-      await job.save()
+      const current = queue ??= open()
+      try {
+        await current.connect()
+        const job = current.createJob({ name, data }).retries(5).backoff('exponential', 1000)
+        if (jobId !== undefined) job.setId(jobId)
+        if (runAt !== undefined) job.delayUntil(runAt)
+        await job.save()
+      } catch (error) {
+        if (queue === current) queue = undefined
+        current.close(1000).catch(() => {})
+        throw error
+      }
     },
-    async close () { await queue.close(5000) }
+    async close () { await queue?.close(5000) }
   }
 }
 
