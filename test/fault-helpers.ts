@@ -64,7 +64,14 @@ export async function privateRedis (t: Test, port?: number): Promise<PrivateRedi
  * ones, restore() accepts again on the same port. `inspect` sees each chunk a client sends and may
  * return 'cut' to drop everything at that very moment (e.g. in the middle of a transaction).
  */
-export interface TcpProxy { port: number, cut: () => Promise<void>, restore: () => Promise<void>, inspect?: (chunk: Buffer) => 'pass' | 'cut' }
+export interface TcpProxy {
+  port: number
+  cut: () => Promise<void>
+  restore: () => Promise<void>
+  /** Drops every connection, then accepts new ones but never answers (a host that went silent). */
+  blackhole: () => Promise<void>
+  inspect?: (chunk: Buffer) => 'pass' | 'cut'
+}
 
 export async function tcpProxy (t: Test, target: { host: string, port: number }): Promise<TcpProxy> {
   const port = await freePort()
@@ -79,8 +86,17 @@ export async function tcpProxy (t: Test, target: { host: string, port: number })
       sockets.clear()
       if (closing !== undefined) await new Promise((resolve) => closing.close(resolve))
     },
+    async blackhole () {
+      await proxy.cut()
+      server = net.createServer((client) => {
+        sockets.add(client)
+        client.on('error', () => {})
+      })
+      server.listen(port, '127.0.0.1')
+      await once(server, 'listening')
+    },
     async restore () {
-      if (server !== undefined) return
+      if (server !== undefined) await proxy.cut()
       server = net.createServer((client) => {
         const upstream = net.connect(target.port, target.host)
         sockets.add(client).add(upstream)
