@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config.js'
 import { tcpProxy, waitFor } from './fault-helpers.js'
 
 t.setTimeout(120_000)
-type Test = typeof t
+type Test = Parameters<Extract<Parameters<typeof t.test>[0], (...args: never[]) => unknown>>[0]
 
 // The app reaches its database through a proxy this test can cut; the test itself reads the rows directly.
 const directUrl = await createTestDatabase(t)
