@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import autoload from '@fastify/autoload'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
@@ -7,12 +8,20 @@ import { createValidatorCompiler } from './validation.js'
 
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url))
 
-export function serverOptions (config: Config): FastifyServerOptions {
+export function serverOptions (config: Config): FastifyHttpOptions<Server> {
   return {
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     trustProxy: config.trustProxy,
     bodyLimit: config.bodyLimit,
+    // Slow clients: the whole request within REQUEST_TIMEOUT_MS, its headers within HEADERS_TIMEOUT_MS
+    // (slowloris), checked every second rather than Node's default 30 s; oversized headers get 431.
     requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.requestTimeoutMs > 0 ? Math.min(config.headersTimeoutMs, config.requestTimeoutMs) : config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs)
+    },
     // Let in-flight requests finish on shutdown, drop idle keep-alive sockets, refuse new ones with 503.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
