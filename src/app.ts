@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
-import type { Server } from 'node:http'
-import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { STATUS_CODES, type Server } from 'node:http'
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import autoload from '@fastify/autoload'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
@@ -27,7 +27,16 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
     return503OnClosing: true,
     // Start-up includes migrations and, embedded, compiling PGlite's WebAssembly: over a minute on a busy 2-core host.
     pluginTimeout: 300_000,
-    routerOptions: { ignoreTrailingSlash: true }
+    routerOptions: { ignoreTrailingSlash: true },
+    // A URL the router cannot decode, or a path parameter over its length limit, is the client's bad
+    // input: 400 in the one error shape (Fastify's own answers differ in shape, and 414 for the latter).
+    frameworkErrors: (error, _request, reply) => {
+      const invalidUrl = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      const statusCode = invalidUrl ? 400 : 500
+      const body = { statusCode, error: STATUS_CODES[statusCode], message: invalidUrl ? 'Invalid URL' : 'Internal Server Error' }
+      const answer: FastifyReply = reply
+      answer.code(statusCode).send(body)
+    }
   }
 }
 

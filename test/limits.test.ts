@@ -43,6 +43,14 @@ await t.test('JSON nested deeper than JSON_MAX_DEPTH gets 400, as do prototype-p
   t.equal(await taskCount(), 1)
 })
 
+await t.test('an over-long or undecodable path parameter is a 400 in the error shape', async (t) => {
+  for (const url of [`/tasks/task-log/${'9'.repeat(200)}`, '/tasks/task-log/%zz', `/tasks/task/${'%E2%82'.repeat(3)}`]) {
+    const res = await app.inject({ method: 'GET', url, headers: alice.auth })
+    t.equal(res.statusCode, 400, url)
+    t.ok(isCleanError(res))
+  }
+})
+
 await t.test('security headers on every answer, API and errors alike', async (t) => {
   for (const res of [
     await app.inject({ method: 'GET', url: '/api/health/db' }),

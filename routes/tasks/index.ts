@@ -71,7 +71,7 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Soft-delete a task (is_active becomes false)',
       security,
       params: TaskIdParams,
-      response: { 200: MessageResponse, ...errorResponses(400, 401, 404, 429, 503) }
+      response: { 200: MessageResponse, ...errorResponses(400, 401, 404, 413, 415, 429, 503) }
     }
   }, async (request) => {
     await taskService.softDelete(actorOf(request), request.params.task_id)

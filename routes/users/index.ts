@@ -82,7 +82,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Revoke the bearer token of this request',
       description: 'The token is refused from then on, by every API process, until it would have expired.',
       security: [{ bearerAuth: [] }],
-      response: { 200: MessageResponse, ...errorResponses(401, 429, 503) }
+      response: { 200: MessageResponse, ...errorResponses(400, 401, 413, 415, 429, 503) }
     }
   }, async (request) => {
     const { actor, token } = request
