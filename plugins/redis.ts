@@ -9,6 +9,8 @@ declare module 'fastify' {
   }
 }
 
+const WATCHDOG_INTERVAL_MS = 1000
+
 /**
  * Connects to Redis at REDIS_URL (decorating `fastify.redis`). Without REDIS_URL nothing is registered:
  * the cache, limiter and queue plugins then use their in-process stand-ins.
@@ -31,9 +33,25 @@ export default fp(async (fastify) => {
     if (down) fastify.log.info('redis is back')
     down = false
   })
+  // A connection that stays open but goes silent (a stalled host, dropped packets) is never closed by
+  // ioredis: every command would wait its full timeout. A ping each second finds it, and dropping the
+  // connection makes every command fail fast while ioredis reconnects by itself.
+  let pinging = false
+  const watchdog = setInterval(() => {
+    if (pinging || client.status !== 'ready') return
+    pinging = true
+    client.ping().catch((err: Error) => {
+      if (/timed out/i.test(err.message)) {
+        fastify.log.warn({ err }, 'redis stopped answering; reconnecting')
+        client.disconnect(true)
+      }
+    }).finally(() => { pinging = false })
+  }, WATCHDOG_INTERVAL_MS)
+  watchdog.unref()
   fastify.decorate('redis', client)
   // QUIT needs a live connection; when Redis is gone, shutting down must still succeed.
   fastify.addHook('onClose', async () => {
+    clearInterval(watchdog)
     if (client.status === 'ready') await client.quit().catch(() => { client.disconnect() })
     else client.disconnect()
   })

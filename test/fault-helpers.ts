@@ -70,6 +70,8 @@ export interface TcpProxy {
   restore: () => Promise<void>
   /** Drops every connection, then accepts new ones but never answers (a host that went silent). */
   blackhole: () => Promise<void>
+  /** Keeps every connection open but forwards nothing either way (packets silently dropped). */
+  stall: () => void
   inspect?: (chunk: Buffer) => 'pass' | 'cut'
 }
 
@@ -77,8 +79,10 @@ export async function tcpProxy (t: Test, target: { host: string, port: number })
   const port = await freePort()
   const sockets = new Set<net.Socket>()
   let server: net.Server | undefined
+  let stalled = false
   const proxy: TcpProxy = {
     port,
+    stall () { stalled = true },
     async cut () {
       const closing = server
       server = undefined
@@ -96,6 +100,7 @@ export async function tcpProxy (t: Test, target: { host: string, port: number })
       await once(server, 'listening')
     },
     async restore () {
+      stalled = false
       if (server !== undefined) await proxy.cut()
       server = net.createServer((client) => {
         const upstream = net.connect(target.port, target.host)
@@ -111,9 +116,9 @@ export async function tcpProxy (t: Test, target: { host: string, port: number })
             proxy.cut().then(proxy.restore).catch(() => {})
             return
           }
-          upstream.write(chunk)
+          if (!stalled) upstream.write(chunk)
         })
-        upstream.on('data', (chunk) => { client.write(chunk) })
+        upstream.on('data', (chunk) => { if (!stalled) client.write(chunk) })
         client.on('close', drop).on('error', drop)
         upstream.on('close', drop).on('error', drop)
       })

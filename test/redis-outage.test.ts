@@ -106,6 +106,29 @@ await t.test('Redis stopped while serving: nothing crashes, writes commit, and n
   t.equal((await app.inject({ method: 'GET', url: '/api/health/redis' })).statusCode, 200)
 })
 
+await t.test('Redis silent on an open connection: detected, served from PostgreSQL, recovered', async (t) => {
+  const server = await privateRedis(t)
+  await server.start()
+  const proxy = await tcpProxy(t, { host: '127.0.0.1', port: server.port })
+  const app = await buildFromConfig(t, await configFor(`redis://127.0.0.1:${proxy.port}`))
+  const alice = await signUp(app, 'alice')
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'before', date: day } })
+  t.same(names((await app.inject({ method: 'GET', url: `/tasks/task/${day}`, headers: alice.auth })).json()), ['before'])
+
+  proxy.stall()
+  // ioredis alone would keep the silent connection 'ready' forever, each command waiting its timeout.
+  await waitFor('the watchdog to drop the silent connection', () => app.redis.status !== 'ready')
+  t.equal((await app.inject({ method: 'GET', url: '/api/health/redis' })).statusCode, 503)
+  const list = await app.inject({ method: 'GET', url: `/tasks/task/${day}`, headers: alice.auth })
+  t.equal(list.statusCode, 200)
+  const id = list.json().task_list[0].id as number
+  t.equal((await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { task_name: 'after' } })).statusCode, 200)
+
+  await proxy.restore()
+  await waitFor('Redis to be back', async () => (await app.inject({ method: 'GET', url: '/api/health/redis' })).statusCode === 200)
+  t.same(names((await app.inject({ method: 'GET', url: `/tasks/task/${day}`, headers: alice.auth })).json()), ['after'], 'no stale list')
+})
+
 await t.test('RATE_LIMIT_FAIL_OPEN=false refuses limited requests with 503 while Redis is away', async (t) => {
   const redis = await privateRedis(t)
   const app = await buildFromConfig(t, await configFor(redis.url, { RATE_LIMIT_FAIL_OPEN: 'false' }))
