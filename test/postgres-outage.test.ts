@@ -19,6 +19,7 @@ const app = await buildFromConfig(t, loadConfig({
   JWT_SECRET,
   DATABASE_URL: proxiedUrl.toString(),
   DB_CONNECT_TIMEOUT_S: '1',
+  HANDLER_TIMEOUT_MS: '1500',
   REDIS_URL,
   REDIS_KEY_PREFIX: createRedisPrefix(t),
   RATE_LIMIT_MAX: '1000',
@@ -66,6 +67,12 @@ await t.test('PostgreSQL refusing connections: 503 at once, health says so, reco
 
 await t.test('PostgreSQL silent (connections hang): 503 within the connect timeout, nothing hangs', async (t) => {
   await proxy.blackhole()
+  await assertUnavailable(t)
+  await assertRecovers(t)
+})
+
+await t.test('PostgreSQL silent on open connections: every request still gets its 503, then recovery', async (t) => {
+  proxy.stall()
   await assertUnavailable(t)
   await assertRecovers(t)
 })
