@@ -5,6 +5,14 @@ import autoload from '@fastify/autoload'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { createValidatorCompiler } from './validation.js'
+import { gracefulShutdown } from './shutdown.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Stops accepting, lets open connections finish with `Connection: close` (up to drainMs), then closes. */
+    shutdown: (drainMs: number) => Promise<void>
+  }
+}
 
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url))
 
@@ -44,6 +52,8 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
 export async function buildApp (config: Config, options: FastifyServerOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ ...serverOptions(config), ...options }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(createValidatorCompiler())
+  // First, so that its onSend hook covers every route.
+  app.decorate('shutdown', gracefulShutdown(app))
   // The API speaks JSON only: a text/plain body is refused with 415 rather than validated as a string.
   app.removeContentTypeParser('text/plain')
 

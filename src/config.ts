@@ -67,6 +67,10 @@ export interface Config {
   /** Time a client has to send the request headers (slowloris), and idle keep-alive sockets are kept. */
   headersTimeoutMs: number
   keepAliveTimeoutMs: number
+  /** A request not answered this long after it arrived gets 503 (0: no limit). */
+  handlerTimeoutMs: number
+  /** On SIGTERM, how long open connections may take to finish before the rest are closed. */
+  shutdownDrainMs: number
   maxHeaderBytes: number
   /** Deepest nesting of arrays/objects a JSON body may have. */
   jsonMaxDepth: number
