@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import autocannon from 'autocannon'
 import { createRedisPrefix, createTestDatabase, JWT_SECRET, REDIS_URL } from './helper.js'
-import { freePort, waitFor } from './fault-helpers.js'
+import { freePort, privateRedis, waitFor } from './fault-helpers.js'
 
 // Real API processes (src/server.ts, as production runs it), not app instances inside the test.
 t.setTimeout(300_000)
@@ -81,6 +81,27 @@ await t.test('two API processes share one rate limit and never serve a stale lis
   const logout = await json(`${first.url}/users/logout`, { method: 'POST', token: alice.token })
   t.equal(logout.status, 200)
   t.equal((await json(`${second.url}/users/profile`, { token: alice.token })).status, 401, 'a logout through one is honoured by the other')
+})
+
+await t.test('an API process lives through Redis restarting under it, and serves meanwhile', async (t) => {
+  const redis = await privateRedis(t)
+  await redis.start()
+  const api = await startApi({ DATABASE_URL: await createTestDatabase(t), REDIS_URL: redis.url, RATE_LIMIT_MAX: '100000' })
+  const user = await session(api, 'survivor')
+  const day = '2025-12-03'
+  await json(`${api.url}/tasks/create-task`, { method: 'POST', token: user.token, body: { task_name: 'one', date: day } })
+  t.equal((await json(`${api.url}/tasks/task/${day}`, { token: user.token })).status, 200)
+
+  for (let round = 1; round <= 2; round++) {
+    await redis.stop()
+    await waitFor('the API to see Redis gone', async () => (await fetch(`${api.url}/api/health/redis`)).status === 503)
+    t.equal((await json(`${api.url}/tasks/create-task`, { method: 'POST', token: user.token, body: { task_name: `during ${round}`, date: day } })).status, 201)
+    t.equal((await json(`${api.url}/tasks/task/${day}`, { token: user.token })).body.task_list.length, 1 + round, 'served from PostgreSQL')
+    await redis.start()
+    await waitFor('the API to see Redis back', async () => (await fetch(`${api.url}/api/health/redis`)).status === 200)
+    t.equal((await json(`${api.url}/tasks/task/${day}`, { token: user.token })).body.task_list.length, 1 + round)
+  }
+  t.equal(api.child.exitCode, null, `still running (log: ${api.output().slice(-300)})`)
 })
 
 await t.test('SIGTERM under load: in-flight requests finish, no connection is reset, exit 0', async (t) => {
