@@ -5,6 +5,8 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
+# patches/ fixes a process crash in postgres.js when a connection drops mid-write; patch-package applies it on install.
+COPY patches ./patches
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json drizzle.config.ts ./
 COPY src ./src

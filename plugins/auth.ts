@@ -3,9 +3,9 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { unauthorized } from '../src/errors.js'
 import type { Actor } from '../src/tasks/service.js'
+import { createTokenStore, newTokenId, type TokenClaims, type TokenStore } from '../src/users/tokens.js'
 
-/** What a token carries: `sub` is the user id as a string (RFC 7519), `role` the role at sign-in. */
-export interface TokenClaims { sub: string, role: 'user' | 'admin', ver: number }
+export type { TokenClaims }
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -16,27 +16,48 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** onRequest hook: answers 401 unless the request carries a valid bearer token. */
+    /** onRequest hook: answers 401 unless the request carries a valid, unrevoked bearer token. */
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Like authenticate, but a request without an Authorization header passes through anonymous. */
     authenticateIfPresent: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** Signs a token for a user as the database has it now. */
+    signToken: (user: { id: number, role: 'user' | 'admin', tokenVersion: number }) => string
+    tokens: TokenStore
   }
   interface FastifyRequest {
+    /** The signed-in user, with the role the database gives them now (not the one in the token). */
     actor: Actor | null
+    /** The verified claims of the bearer token, for logout. */
+    token: TokenClaims | null
   }
 }
 
 const BEARER = /^Bearer [A-Za-z0-9_.~+/=-]+$/
 
+/**
+ * Bearer authentication: HS256 only (alg "none" and every other algorithm are refused), exp and nbf
+ * enforced, and every failure is a 401 in the one error shape. A verified token is then checked against
+ * the user's current state (src/users/tokens.ts): revoked by logout, issued before a password change,
+ * or its user gone -> 401. That check costs one Redis MGET per request.
+ */
 export default fp(async (fastify) => {
-  const { jwt } = fastify.config
+  const { config } = fastify
   await fastify.register(fastifyJwt, {
-    secret: jwt.secret,
-    sign: { algorithm: 'HS256', expiresIn: jwt.expiresInS },
+    secret: config.jwt.secret,
+    sign: { algorithm: 'HS256', expiresIn: config.jwt.expiresInS },
     verify: { algorithms: ['HS256'] },
     decoratorName: 'user'
   })
+  const tokens = createTokenStore({
+    db: fastify.db,
+    ...(config.redis.url !== undefined && { redis: fastify.redis }),
+    stateTtlS: config.jwt.authStateTtlS
+  })
+  fastify.decorate('tokens', tokens)
+  fastify.decorate('signToken', (user: { id: number, role: 'user' | 'admin', tokenVersion: number }) =>
+    fastify.jwt.sign({ sub: String(user.id), role: user.role, ver: user.tokenVersion, jti: newTokenId() }))
   fastify.decorateRequest('actor', null)
+  fastify.decorateRequest('token', null)
 
   async function verifyBearer (request: FastifyRequest): Promise<void> {
     const header = request.headers.authorization
@@ -50,14 +71,20 @@ export default fp(async (fastify) => {
       throw unauthorized(expired ? 'Token expired' : 'Invalid token')
     }
     const id = Number(claims.sub)
-    if (!Number.isSafeInteger(id) || id < 1 || (claims.role !== 'user' && claims.role !== 'admin')) {
+    if (!Number.isSafeInteger(id) || id < 1 || typeof claims.jti !== 'string' || claims.jti.length > 64 ||
+      !Number.isSafeInteger(claims.ver)) {
       throw unauthorized('Invalid token')
     }
-    request.actor = { id, role: claims.role }
+    const state = await tokens.check(id, claims.jti)
+    if (state.revoked) throw unauthorized('Token revoked')
+    if (state.user === null) throw unauthorized('Invalid token')
+    if (state.user.tokenVersion !== claims.ver) throw unauthorized('Token revoked')
+    request.actor = { id, role: state.user.role }
+    request.token = claims
   }
 
   fastify.decorate('authenticate', async (request: FastifyRequest) => { await verifyBearer(request) })
   fastify.decorate('authenticateIfPresent', async (request: FastifyRequest) => {
     if (request.headers.authorization !== undefined) await verifyBearer(request)
   })
-}, { name: 'auth', dependencies: ['config'] })
+}, { name: 'auth', dependencies: ['config', 'db', 'redis'] })

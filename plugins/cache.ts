@@ -1,15 +1,23 @@
 import fp from 'fastify-plugin'
 import { createMemoryTaskListCache, createRedisTaskListCache, type TaskListCache } from '../src/cache/task-list-cache.js'
+import { createResilientTaskListCache } from '../src/cache/resilient-task-list-cache.js'
 
 declare module 'fastify' {
   interface FastifyInstance { taskListCache: TaskListCache }
 }
 
-/** The cache of task lists by date: shared in Redis when REDIS_URL is set, in this process otherwise. */
+/**
+ * The cache of task lists by date: shared in Redis when REDIS_URL is set, in this process otherwise.
+ * A Redis outage never fails a request: reads fall back to PostgreSQL and missed invalidations are
+ * made good by a purge once Redis is back (src/cache/resilient-task-list-cache.ts).
+ */
 export default fp(async (fastify) => {
   const { config } = fastify
-  const cache = config.redis.url !== undefined
-    ? createRedisTaskListCache(fastify.redis, config.cacheTtlS)
-    : createMemoryTaskListCache(config.cacheTtlS)
+  if (config.redis.url === undefined) {
+    fastify.decorate('taskListCache', createMemoryTaskListCache(config.cacheTtlS))
+    return
+  }
+  const cache = createResilientTaskListCache(createRedisTaskListCache(fastify.redis, config.cacheTtlS), fastify.redis, fastify.log)
+  fastify.addHook('onClose', async () => { cache.close() })
   fastify.decorate('taskListCache', cache)
 }, { name: 'cache', dependencies: ['config', 'redis'] })

@@ -38,7 +38,8 @@ export default fp(async (fastify) => {
       buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}`
     }
   })
-  await fastify.register(swaggerUi, { routePrefix: '/docs' })
+  // staticCSP: the UI's own content security policy, wider than the API's (plugins/helmet.ts).
+  await fastify.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
 
   fastify.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => fastify.swagger())
-}, { name: 'swagger', dependencies: ['config'] })
+}, { name: 'swagger', dependencies: ['config', 'helmet'] })

@@ -14,6 +14,13 @@ const EnvSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 1_048_576 }),
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 30_000 }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10_000 }),
+  HANDLER_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 15_000 }),
+  SHUTDOWN_DRAIN_MS: Type.Integer({ minimum: 0, default: 3000 }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 72_000 }),
+  MAX_HEADER_BYTES: Type.Integer({ minimum: 1024, default: 16_384 }),
+  JSON_MAX_DEPTH: Type.Integer({ minimum: 1, default: 32 }),
+  CORS_ORIGINS: Type.Optional(Type.String({ minLength: 1 })),
 
   DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   PGLITE_DATA_DIR: Type.String({ default: './data/pglite' }),
@@ -27,6 +34,7 @@ const EnvSchema = Type.Object({
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   JWT_EXPIRES_IN_S: Type.Integer({ minimum: 1, default: 86_400 }),
+  AUTH_STATE_TTL_S: Type.Integer({ minimum: 1, default: 60 }),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
 
@@ -38,6 +46,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_CHECK_WINDOW_MS: Type.Integer({ minimum: 1, default: 60_000 }),
   RATE_LIMIT_LOGIN_MAX: Type.Integer({ minimum: 1, default: 10 }),
   RATE_LIMIT_LOGIN_WINDOW_MS: Type.Integer({ minimum: 1, default: 60_000 }),
+  RATE_LIMIT_LOGIN_USERNAME_MAX: Type.Integer({ minimum: 1, default: 5 }),
   RATE_LIMIT_FAIL_OPEN: Type.Boolean({ default: true }),
 
   CACHE_TTL_S: Type.Integer({ minimum: 1, default: 3600 }),
@@ -62,6 +71,18 @@ export interface Config {
   trustProxy: boolean
   bodyLimit: number
   requestTimeoutMs: number
+  /** Time a client has to send the request headers (slowloris), and idle keep-alive sockets are kept. */
+  headersTimeoutMs: number
+  keepAliveTimeoutMs: number
+  /** A request not answered this long after it arrived gets 503 (0: no limit). */
+  handlerTimeoutMs: number
+  /** On SIGTERM, how long open connections may take to finish before the rest are closed. */
+  shutdownDrainMs: number
+  maxHeaderBytes: number
+  /** Deepest nesting of arrays/objects a JSON body may have. */
+  jsonMaxDepth: number
+  /** Origins allowed by CORS; empty: CORS off (no Access-Control-* headers at all). */
+  corsOrigins: string[]
   db: {
     url?: string
     pgliteDataDir: string
@@ -74,7 +95,8 @@ export interface Config {
     keyPrefix: string
     commandTimeoutMs: number
   }
-  jwt: { secret: string, expiresInS: number }
+  /** authStateTtlS: how long a user's token version and role are cached in Redis (bounds operator edits made in SQL). */
+  jwt: { secret: string, expiresInS: number, authStateTtlS: number }
   bootstrapAdmin?: { username: string, password: string }
   rateLimit: {
     failOpen: boolean
@@ -82,6 +104,8 @@ export interface Config {
     taskList: RateLimitRule
     checkLimiter: RateLimitRule
     login: RateLimitRule
+    /** Login attempts per username (whatever the IP) per login window. */
+    loginPerUsernameMax: number
   }
   cacheTtlS: number
   queueName: string
@@ -141,6 +165,13 @@ export function loadConfig (source: Record<string, string | undefined> = process
     trustProxy: env.TRUST_PROXY,
     bodyLimit: env.BODY_LIMIT_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: env.HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
+    handlerTimeoutMs: env.HANDLER_TIMEOUT_MS,
+    shutdownDrainMs: env.SHUTDOWN_DRAIN_MS,
+    maxHeaderBytes: env.MAX_HEADER_BYTES,
+    jsonMaxDepth: env.JSON_MAX_DEPTH,
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o !== ''),
     db: {
       url: env.DATABASE_URL,
       pgliteDataDir: env.PGLITE_DATA_DIR,
@@ -154,7 +185,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS
     },
     // Outside production a missing secret is replaced by a random one: tokens then last as long as the process.
-    jwt: { secret: env.JWT_SECRET ?? randomBytes(32).toString('hex'), expiresInS: env.JWT_EXPIRES_IN_S },
+    jwt: { secret: env.JWT_SECRET ?? randomBytes(32).toString('hex'), expiresInS: env.JWT_EXPIRES_IN_S, authStateTtlS: env.AUTH_STATE_TTL_S },
     bootstrapAdmin: env.ADMIN_USERNAME !== undefined && env.ADMIN_PASSWORD !== undefined
       ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD }
       : undefined,
@@ -163,7 +194,8 @@ export function loadConfig (source: Record<string, string | undefined> = process
       global: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
       taskList: { max: env.RATE_LIMIT_TASK_LIST_MAX, windowMs: env.RATE_LIMIT_TASK_LIST_WINDOW_MS },
       checkLimiter: { max: env.RATE_LIMIT_CHECK_MAX, windowMs: env.RATE_LIMIT_CHECK_WINDOW_MS },
-      login: { max: env.RATE_LIMIT_LOGIN_MAX, windowMs: env.RATE_LIMIT_LOGIN_WINDOW_MS }
+      login: { max: env.RATE_LIMIT_LOGIN_MAX, windowMs: env.RATE_LIMIT_LOGIN_WINDOW_MS },
+      loginPerUsernameMax: env.RATE_LIMIT_LOGIN_USERNAME_MAX
     },
     cacheTtlS: env.CACHE_TTL_S,
     queueName: env.QUEUE_NAME,

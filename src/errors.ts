@@ -11,3 +11,5 @@ export const unauthorized = (message = 'Authentication required'): HttpError => 
 export const forbidden = (message: string): HttpError => new HttpError(403, message)
 export const notFound = (message: string): HttpError => new HttpError(404, message)
 export const conflict = (message: string): HttpError => new HttpError(409, message)
+export const tooManyRequests = (message: string): HttpError => new HttpError(429, message)
+export const serviceUnavailable = (message = 'Service temporarily unavailable, try again shortly'): HttpError => new HttpError(503, message)

@@ -11,10 +11,11 @@ async function main (): Promise<void> {
     redis: config.redis.url !== undefined ? 'redis (REDIS_URL)' : 'in-process cache, limiter and jobs (REDIS_URL unset)'
   }, 'backends')
 
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // The drain must end well before close-with-grace gives up (then exit 1).
+  closeWithGrace({ delay: config.shutdownDrainMs + 10_000 }, async ({ signal, err }) => {
     if (err !== undefined) app.log.error({ err }, 'closing after an error')
     else app.log.info({ signal }, 'shutting down')
-    await app.close()
+    await app.shutdown(config.shutdownDrainMs)
   })
 
   await app.listen({ host: config.host, port: config.port })

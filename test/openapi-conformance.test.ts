@@ -36,6 +36,8 @@ interface Fixtures {
   bobTask: number
   /** A name no other request has used. */
   unique: (prefix: string) => string
+  /** A new user, signed in: for requests that use their session up (logout, a password change). */
+  newSession: () => Promise<Session & { password: string }>
   /** The id of a CSV import accepted for the admin (uploaded once, on first use). */
   importId: () => Promise<string>
   /** A new task owned by `owner`, returning its id. */
@@ -64,6 +66,12 @@ function csvUpload (session: Session, content: string | Buffer, options?: Parame
   return { method: 'POST', url: '/tasks/upload-csv', headers: { ...auth(session), ...headers }, payload }
 }
 
+// Operations that use their session up (logout, a password change) sign a new user in for every send.
+const SESSION_USED_UP = {
+  429: 'the limit counts per user and each send here needs a fresh user, so the rate-limit probe never reaches it; ' +
+    "the same global limiter answers 429 in every other operation's probe"
+}
+
 const CASES: Record<string, OperationCases> = {
   registerUser: {
     cases: [
@@ -83,6 +91,28 @@ const CASES: Record<string, OperationCases> = {
       { status: 401, title: 'a wrong password', request: () => ({ method: 'POST', url: '/users/login', payload: { username: 'alice', password: 'wrong-password' } }) },
       { status: 401, title: 'an unknown user', request: (fx) => ({ method: 'POST', url: '/users/login', payload: { username: fx.unique('nobody'), password: 'password-123' } }) }
     ]
+  },
+  logout: {
+    cases: [
+      // Logging out revokes the token, so every send signs a user in afresh.
+      { status: 200, title: 'a signed-in user', request: async (fx) => ({ method: 'POST', url: '/users/logout', headers: auth(await fx.newSession()) }) }
+    ],
+    untriggerable: SESSION_USED_UP
+  },
+  changePassword: {
+    cases: [
+      {
+        status: 200,
+        title: 'the right current password',
+        request: async (fx) => {
+          const session = await fx.newSession()
+          return { method: 'POST', url: '/users/change-password', headers: auth(session), payload: { current_password: session.password, new_password: 'a-brand-new-password' } }
+        }
+      },
+      { status: 400, title: 'a new password too short', request: async (fx) => ({ method: 'POST', url: '/users/change-password', headers: auth(fx.alice), payload: { current_password: 'alice-password', new_password: 'short' } }) },
+      { status: 403, title: 'a wrong current password', request: async (fx) => ({ method: 'POST', url: '/users/change-password', headers: auth(fx.alice), payload: { current_password: 'not-her-password', new_password: 'a-brand-new-password' } }) }
+    ],
+    untriggerable: SESSION_USED_UP
   },
   getProfile: {
     cases: [
@@ -240,6 +270,10 @@ const fixtures: Fixtures = await (async () => {
     date,
     aliceTask: await createTask(alice, { date, description: 'with a trail' }),
     bobTask: await createTask(bob, { date }),
+    newSession: async () => {
+      const username = `session${++counter}_${Date.now().toString(36)}`
+      return { ...await signUp(main, username), password: `${username}-password` }
+    },
     importId: async () => {
       importId ??= (async () => {
         const res = await main.inject(csvUpload(admin, GOOD_CSV))

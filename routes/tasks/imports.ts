@@ -6,6 +6,7 @@ import { CsvFileError } from '../../src/imports/csv.js'
 import { ImportAccepted, ImportIdParams, ImportStatus, UploadCsvBody } from '../../src/imports/schemas.js'
 import { acceptImport, getImportStatus } from '../../src/imports/service.js'
 import type { Actor } from '../../src/tasks/service.js'
+import { findUser } from '../../src/users/service.js'
 
 const security = [{ bearerAuth: [] }]
 
@@ -39,9 +40,12 @@ const imports: FastifyPluginAsyncTypebox = async (fastify) => {
   await fastify.register(multipart, {
     limits: { fileSize: config.imports.maxBytes, files: 1, fields: 10, parts: 20, fieldSize: 1024 }
   })
-  const adminOf = (request: { actor: Actor | null }): Actor => {
+  // Admin actions re-read the role from the database: a demoted admin's token (or its cached state) is not enough.
+  const adminOf = async (request: { actor: Actor | null }): Promise<Actor> => {
     const actor = request.actor as Actor
-    if (actor.role !== 'admin') throw forbidden('Only an admin may import tasks')
+    if (actor.role !== 'admin' || (await findUser(db, actor.id))?.role !== 'admin') {
+      throw forbidden('Only an admin may import tasks')
+    }
     return actor
   }
 
@@ -65,7 +69,7 @@ const imports: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 202: ImportAccepted, ...errorResponses(400, 401, 403, 413, 415, 429, 503) }
     }
   }, async (request, reply) => {
-    const actor = adminOf(request)
+    const actor = await adminOf(request)
     if (!request.isMultipart()) throw unsupported('Send the file as multipart/form-data in the field "file"')
     const part = await request.file()
     if (part === undefined || part.fieldname !== 'file') throw badRequest('The multipart body needs the CSV file in the field "file"')
@@ -102,7 +106,7 @@ const imports: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ImportStatus, ...errorResponses(400, 401, 403, 404, 429, 503) }
     }
   }, async (request) => {
-    adminOf(request)
+    await adminOf(request)
     const status = await getImportStatus(db, request.params.import_id)
     if (status === undefined) throw notFound('Import not found')
     return status

@@ -1,12 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { errorResponses } from '../../src/schemas/common.js'
-import { unauthorized } from '../../src/errors.js'
-import { LoginBody, LoginResponse, RegisterBody, RegisterResponse, User } from '../../src/users/schemas.js'
-import { findUser, registerUser, toUser, verifyCredentials } from '../../src/users/service.js'
+import { errorResponses, MessageResponse } from '../../src/schemas/common.js'
+import { forbidden, tooManyRequests, unauthorized } from '../../src/errors.js'
+import { ChangePasswordBody, LoginBody, LoginResponse, RegisterBody, RegisterResponse, User } from '../../src/users/schemas.js'
+import { changePassword, findUser, registerUser, toUser, verifyCredentials } from '../../src/users/service.js'
 
 const users: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
+  // Brute-force guard per account: counted per username whatever the client IP (a botnet spreading its
+  // guesses over many addresses still hits it). The per-IP limit below stops one client trying many names.
+  const loginAttemptsPerUsername = fastify.createRateLimit({
+    max: config.rateLimit.loginPerUsernameMax,
+    timeWindow: config.rateLimit.login.windowMs,
+    keyGenerator: (request) => `login:user:${(request.body as LoginBody).username}`
+  })
 
   fastify.post('/register', {
     onRequest: fastify.authenticateIfPresent,
@@ -33,6 +40,12 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
         keyGenerator: (request) => `login:ip:${request.ip}`
       }
     },
+    preHandler: async (request, reply) => {
+      const limit = await loginAttemptsPerUsername(request)
+      if (limit.isAllowed || !limit.isExceeded) return
+      reply.header('retry-after', limit.ttlInSeconds)
+      throw tooManyRequests(`Too many login attempts for this account, retry in ${limit.ttlInSeconds} seconds`)
+    },
     schema: {
       operationId: 'login',
       tags: ['users'],
@@ -43,7 +56,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => {
     const user = await verifyCredentials(fastify.db, request.body.username, request.body.password)
     if (user === null) throw unauthorized('Invalid username or password')
-    const accessToken = fastify.jwt.sign({ sub: String(user.id), role: user.role, ver: user.tokenVersion })
+    const accessToken = fastify.signToken(user)
     return { message: 'Login successful', access_token: accessToken, token_type: 'Bearer' as const, expires_in: config.jwt.expiresInS }
   })
 
@@ -60,6 +73,45 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     const user = request.actor === null ? undefined : await findUser(fastify.db, request.actor.id)
     if (user === undefined) throw unauthorized('Invalid token')
     return toUser(user)
+  })
+
+  fastify.post('/logout', {
+    onRequest: fastify.authenticate,
+    schema: {
+      operationId: 'logout',
+      tags: ['users'],
+      summary: 'Revoke the bearer token of this request',
+      description: 'The token is refused from then on, by every API process, until it would have expired.',
+      security: [{ bearerAuth: [] }],
+      response: { 200: MessageResponse, ...errorResponses(400, 401, 413, 415, 429, 503) }
+    }
+  }, async (request) => {
+    const { actor, token } = request
+    if (actor === null || token === null) throw unauthorized('Invalid token')
+    const expiresAt = new Date((token.exp ?? Math.floor(Date.now() / 1000) + config.jwt.expiresInS) * 1000)
+    await fastify.tokens.revoke(actor.id, token.jti, expiresAt)
+    return { message: 'Logged out' }
+  })
+
+  fastify.post('/change-password', {
+    onRequest: fastify.authenticate,
+    schema: {
+      operationId: 'changePassword',
+      tags: ['users'],
+      summary: 'Change the password and revoke every token issued before',
+      description: 'Answers a fresh token: all earlier ones, this request\'s included, are refused from then on.',
+      security: [{ bearerAuth: [] }],
+      body: ChangePasswordBody,
+      response: { 200: LoginResponse, ...errorResponses(400, 401, 403, 413, 415, 429, 503) }
+    }
+  }, async (request) => {
+    const { actor } = request
+    if (actor === null) throw unauthorized('Invalid token')
+    const tokenVersion = await changePassword(fastify.db, actor.id, request.body.current_password, request.body.new_password)
+    if (tokenVersion === null) throw forbidden('Current password is incorrect')
+    await fastify.tokens.forget(actor.id)
+    const accessToken = fastify.signToken({ id: actor.id, role: actor.role, tokenVersion })
+    return { message: 'Password changed', access_token: accessToken, token_type: 'Bearer' as const, expires_in: config.jwt.expiresInS }
   })
 }
 

@@ -24,6 +24,18 @@ export const users = pgTable('users', {
   uniqueIndex('users_username_key').on(t.username)
 ])
 
+/**
+ * Tokens revoked by logout, until they expire: the durable copy of Redis' deny-list, consulted when Redis
+ * is away or has lost its data (see src/users/tokens.ts).
+ */
+export const revokedTokens = pgTable('revoked_tokens', {
+  jti: varchar('jti', { length: 64 }).primaryKey(),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull()
+}, (t) => [
+  index('revoked_tokens_user_idx').on(t.userId, t.expiresAt)
+])
+
 export const tasks = pgTable('tasks', {
   id: integer('id').primaryKey().generatedAlwaysAsIdentity(),
   taskName: varchar('task_name', { length: 255 }).notNull(),

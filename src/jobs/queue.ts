@@ -114,19 +114,35 @@ function withTimeout<T> (promise: Promise<T>, ms: number, what: string): Promise
 }
 
 /**
- * Producer side of the shared Redis queue: the worker process runs the jobs. An enqueue that Redis cannot
- * take in time fails fast (the caller has recorded the work in PostgreSQL, and the relay enqueues it later).
+ * Producer side of the shared Redis queue: the worker process runs the jobs.
+ * Bee-Queue gives up for good when its first connection fails, and after a Redis restart its Lua scripts
+ * are gone (NOSCRIPT). So the queue is opened on the first enqueue and thrown away after any failure: the
+ * next enqueue opens a fresh one, which loads the scripts again. An API started while Redis is down thus
+ * starts, and enqueues again once Redis is back. An enqueue that Redis cannot take in time fails fast: the
+ * caller has recorded the work in PostgreSQL, and the relay enqueues it later.
  */
 export function createBeeJobQueue (config: Config, onError: (error: unknown) => void): JobQueue {
-  const queue = new BeeQueue<Job>(config.queueName, beeQueueSettings(config, false))
-  // Without a listener a connection error would be thrown and end the process.
-  queue.on('error', onError)
-  keepScriptsLoaded(queue, onError)
+  // One connection attempt per queue: Bee-Queue's connect() opens new clients each time it is called.
+  let queue: { bee: BeeQueue<Job>, connected: Promise<unknown> } | undefined
+  const open = (): { bee: BeeQueue<Job>, connected: Promise<unknown> } => {
+    const bee = new BeeQueue<Job>(config.queueName, { ...beeQueueSettings(config, false), autoConnect: false })
+    // Without a listener a connection error would be thrown and end the process.
+    bee.on('error', onError)
+    return { bee, connected: bee.connect() }
+  }
   const save = async (job: Job, { jobId, runAt }: EnqueueOptions): Promise<void> => {
-    const created = queue.createJob(job).retries(config.jobs.retries).backoff('exponential', config.jobs.backoffMs)
-    if (jobId !== undefined) created.setId(jobId)
-    if (runAt !== undefined) created.delayUntil(runAt)
-    await created.save()
+    const current = queue ??= open()
+    try {
+      await current.connected
+      const created = current.bee.createJob(job).retries(config.jobs.retries).backoff('exponential', config.jobs.backoffMs)
+      if (jobId !== undefined) created.setId(jobId)
+      if (runAt !== undefined) created.delayUntil(runAt)
+      await created.save()
+    } catch (error) {
+      if (queue === current) queue = undefined
+      current.bee.close(1000).catch(() => {})
+      throw error
+    }
   }
   return {
     async enqueue (name, data, options = {}) {
@@ -134,14 +150,14 @@ export function createBeeJobQueue (config: Config, onError: (error: unknown) => 
         try {
           await save({ name, data }, options)
         } catch (error) {
+          // A restarted Redis: the fresh queue opened by this second try loads the scripts again.
           if (!isNoScript(error)) throw error
-          await beeLua.buildCache((queue as unknown as { client: unknown }).client)
           await save({ name, data }, options)
         }
       }
       await withTimeout(attempt(), config.redis.commandTimeoutMs, `enqueueing ${name}`)
     },
-    async close () { await queue.close(5000).catch(onError) }
+    async close () { await queue?.bee.close(5000).catch(onError) }
   }
 }
 

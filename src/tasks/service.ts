@@ -46,6 +46,9 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
   async function assertAssignable (tx: Transaction, actor: Actor, assignee: number): Promise<void> {
     if (assignee === actor.id) return
     if (actor.role !== 'admin') throw forbidden('Only an admin may assign a task to another user')
+    // An admin action: the role is re-read from the database, not trusted from a token or a cache.
+    const [current] = await tx.select({ role: users.role }).from(users).where(eq(users.id, actor.id))
+    if (current?.role !== 'admin') throw forbidden('Only an admin may assign a task to another user')
     const [user] = await tx.select({ id: users.id }).from(users).where(eq(users.id, assignee))
     if (user === undefined) throw badRequest(`assigned_user ${assignee} does not exist`)
   }

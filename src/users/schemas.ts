@@ -30,3 +30,9 @@ export const LoginResponse = Type.Object({
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the token expires' })
 })
+
+export const ChangePasswordBody = Type.Object({
+  current_password: Type.String({ minLength: 1, maxLength: 128 }),
+  new_password: Password
+}, { additionalProperties: false })
+export type ChangePasswordBody = Static<typeof ChangePasswordBody>

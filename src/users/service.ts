@@ -63,3 +63,19 @@ export async function ensureBootstrapAdmin (db: Database, admin: { username: str
     .onConflictDoNothing().returning({ id: users.id })
   return inserted.length > 0
 }
+
+/**
+ * Changes a user's password after checking the current one, and bumps their token version in the same
+ * statement: every token issued before is refused from then on. Returns the new token version, or null
+ * when the current password is wrong.
+ */
+export async function changePassword (db: Database, userId: number, currentPassword: string, newPassword: string): Promise<number | null> {
+  const [row] = await db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, userId))
+  if (row === undefined || !await verifyPassword(row.passwordHash, currentPassword)) return null
+  const passwordHash = await hashPassword(newPassword)
+  const [updated] = await db.update(users)
+    .set({ passwordHash, tokenVersion: sql`${users.tokenVersion} + 1`, updatedAt: sql`now()` })
+    .where(eq(users.id, userId))
+    .returning({ tokenVersion: users.tokenVersion })
+  return updated?.tokenVersion ?? null
+}

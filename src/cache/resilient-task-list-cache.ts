@@ -1,0 +1,138 @@
+import type { Redis } from 'ioredis'
+import type { CachedTaskList, TaskListCache } from './task-list-cache.js'
+
+export interface CacheLogger {
+  warn: (obj: object, msg: string) => void
+  info: (msg: string) => void
+}
+
+export interface ResilientTaskListCache extends TaskListCache {
+  /** True while lists may be stale in Redis (an invalidation failed or the connection dropped) and are not yet purged. */
+  readonly purgePending: boolean
+  close: () => void
+}
+
+// A read that bypassed the cache: its fill must not store anything.
+const BYPASS = 'bypass'
+const PURGE_RETRY_MS = 1000
+
+/**
+ * Keeps the Redis task list cache correct through a Redis outage without ever failing a request:
+ *
+ * - a read that cannot reach Redis is served from PostgreSQL (a miss whose fill is skipped);
+ * - a write whose invalidation fails is still committed and answered, but the failure is remembered:
+ *   from then on every read bypasses the cache until every task list in Redis has been purged, which
+ *   happens as soon as Redis answers again (on reconnect, then retried every second until it succeeds);
+ * - losing the connection counts as a failed invalidation too, because another process may have written
+ *   (and failed to invalidate) meanwhile, then died before it could purge;
+ * - a local epoch, bumped by every failure, voids the fills of reads that started before it, so a list
+ *   read before the write cannot be stored after the purge.
+ *
+ * After an outage the cache therefore starts cold, and no stale list is served once Redis is back.
+ */
+export function createResilientTaskListCache (
+  inner: TaskListCache,
+  redis: Redis,
+  log: CacheLogger
+): ResilientTaskListCache {
+  let epoch = 0
+  let dirty = false
+  let purging = false
+  let retry: NodeJS.Timeout | undefined
+  let closed = false
+  const keyPrefix = redis.options.keyPrefix ?? ''
+
+  async function purgeTaskLists (): Promise<number> {
+    // SCAN's pattern and answers ignore ioredis' keyPrefix: add it to the pattern, strip it before DEL.
+    let cursor = '0'
+    let purged = 0
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}task:[0-9][0-9][0-9][0-9]-*`, 'COUNT', 1000)
+      if (keys.length > 0) purged += await redis.del(...keys.map((key) => key.slice(keyPrefix.length)))
+      cursor = next
+    } while (cursor !== '0')
+    return purged
+  }
+
+  function schedulePurge (delayMs: number): void {
+    if (closed || retry !== undefined) return
+    retry = setTimeout(() => {
+      retry = undefined
+      purge().catch(() => {})
+    }, delayMs)
+    retry.unref()
+  }
+
+  async function purge (): Promise<void> {
+    if (!dirty || purging || closed) return
+    if (redis.status !== 'ready') return // the 'ready' listener starts it again
+    purging = true
+    const startedAt = epoch
+    try {
+      const purged = await purgeTaskLists()
+      // A failure during the purge may have left another stale list behind: go round again.
+      if (epoch === startedAt) {
+        dirty = false
+        log.info(`task list cache purged after a Redis failure (${purged} lists)`)
+      }
+    } catch (err) {
+      log.warn({ err }, 'could not purge the task list cache yet; retrying')
+    } finally {
+      purging = false
+    }
+    if (dirty) schedulePurge(PURGE_RETRY_MS)
+  }
+
+  function markStale (): void {
+    epoch++
+    dirty = true
+    purge().catch(() => {})
+    schedulePurge(PURGE_RETRY_MS)
+  }
+
+  const onClose = (): void => { if (!dirty) markStale() }
+  const onReady = (): void => { purge().catch(() => {}) }
+  redis.on('close', onClose)
+  redis.on('ready', onReady)
+
+  return {
+    get purgePending () { return dirty },
+
+    async read (date, viewer): Promise<CachedTaskList> {
+      if (dirty || redis.status !== 'ready') return { json: null, generation: BYPASS }
+      const readAt = epoch
+      try {
+        const cached = await inner.read(date, viewer)
+        return { json: cached.json, generation: `${readAt}/${cached.generation}` }
+      } catch {
+        return { json: null, generation: BYPASS }
+      }
+    },
+
+    async fill (date, viewer, json, generation) {
+      const slash = generation.indexOf('/')
+      if (dirty || slash < 0 || generation.slice(0, slash) !== String(epoch)) return
+      try {
+        await inner.fill(date, viewer, json, generation.slice(slash + 1))
+      } catch {
+        // A list not cached is only a miss for the next reader.
+      }
+    },
+
+    async invalidate (change) {
+      try {
+        await inner.invalidate(change)
+      } catch (err) {
+        log.warn({ err, dates: change.dates }, 'task list invalidation failed: lists bypass the cache until Redis is purged')
+        markStale()
+      }
+    },
+
+    close () {
+      closed = true
+      if (retry !== undefined) clearTimeout(retry)
+      redis.off('close', onClose)
+      redis.off('ready', onReady)
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto'
+import { and, eq, gt, lte, sql } from 'drizzle-orm'
+import type { Redis } from 'ioredis'
+import type { Database } from '../db/client.js'
+import { revokedTokens, users } from '../db/schema.js'
+import type { Role } from './schemas.js'
+
+/**
+ * What a token carries: `sub` the user id as a string (RFC 7519), `role` the role at sign-in, `ver` the
+ * user's token version at sign-in (a password change bumps it), `jti` its own id (logout revokes it).
+ */
+export interface TokenClaims { sub: string, role: Role, ver: number, jti: string, exp?: number }
+
+export const newTokenId = (): string => randomUUID()
+
+export interface TokenStateDeps {
+  db: Database
+  /** Absent without REDIS_URL: every check then reads PostgreSQL. */
+  redis?: Redis
+  /** How long a user's state is cached in Redis: bounds how late an edit made directly in SQL is seen. */
+  stateTtlS: number
+}
+
+/** The user behind a token as the database has it now; null when the user no longer exists. */
+export interface TokenState { revoked: boolean, user: { tokenVersion: number, role: Role } | null }
+
+const revokedKey = (jti: string): string => `revoked-token:${jti}`
+const stateKey = (userId: number): string => `user-auth:${userId}`
+const GONE = 'gone'
+
+function parseState (value: string): TokenState['user'] {
+  if (value === GONE) return null
+  const [version, role] = value.split(':')
+  return { tokenVersion: Number(version), role: role === 'admin' ? 'admin' : 'user' }
+}
+
+async function loadFromDatabase (db: Database, userId: number, jti: string) {
+  const [user] = await db.select({ tokenVersion: users.tokenVersion, role: users.role }).from(users).where(eq(users.id, userId))
+  const revocations = user === undefined
+    ? []
+    : await db.select({ jti: revokedTokens.jti, expiresAt: revokedTokens.expiresAt }).from(revokedTokens)
+      .where(and(eq(revokedTokens.userId, userId), gt(revokedTokens.expiresAt, sql`now()`)))
+  return { revoked: revocations.some((r) => r.jti === jti), user: user ?? null, revocations }
+}
+
+export interface TokenStore {
+  /**
+   * Whether a token is still good, at the cost of one Redis round trip (MGET of the token's deny-list
+   * entry and its user's cached state). On a miss, or while Redis is away, PostgreSQL answers; a miss
+   * then caches the user's state AFTER the user's revoked tokens, so a cached state implies its
+   * revocations are in Redis too, even after Redis lost its data. Without REDIS_URL (one process) the
+   * state is cached in this process, where every change to it is made.
+   */
+  check: (userId: number, jti: string) => Promise<TokenState>
+  /** Revokes one token until it expires: durably in PostgreSQL, then in Redis' deny-list. */
+  revoke: (userId: number, jti: string, expiresAt: Date) => Promise<void>
+  /** Forgets a user's cached state, so the next request reads PostgreSQL (after a password change). */
+  forget: (userId: number) => Promise<void>
+}
+
+export function createTokenStore ({ db, redis, stateTtlS }: TokenStateDeps): TokenStore {
+  const local = new Map<number, { state: TokenState['user'], revoked: Set<string>, expiresAt: number }>()
+  const MAX_LOCAL = 10_000
+
+  async function checkWithoutRedis (userId: number, jti: string): Promise<TokenState> {
+    const hit = local.get(userId)
+    if (hit !== undefined && hit.expiresAt > Date.now()) return { revoked: hit.revoked.has(jti), user: hit.state }
+    const loaded = await loadFromDatabase(db, userId, jti)
+    if (local.size >= MAX_LOCAL) local.delete(local.keys().next().value as number)
+    local.set(userId, { state: loaded.user, revoked: new Set(loaded.revocations.map((r) => r.jti)), expiresAt: Date.now() + stateTtlS * 1000 })
+    return loaded
+  }
+
+  async function forget (userId: number): Promise<void> {
+    local.delete(userId)
+    await redis?.del(stateKey(userId)).catch(() => {})
+  }
+
+  return {
+    async check (userId, jti) {
+      if (redis === undefined) return await checkWithoutRedis(userId, jti)
+      if (redis.status !== 'ready') return await loadFromDatabase(db, userId, jti)
+      try {
+        const [revoked, cached] = await redis.mget(revokedKey(jti), stateKey(userId))
+        if (typeof revoked === 'string') return { revoked: true, user: null }
+        if (typeof cached === 'string') return { revoked: false, user: parseState(cached) }
+      } catch {
+        return await loadFromDatabase(db, userId, jti)
+      }
+      const loaded = await loadFromDatabase(db, userId, jti)
+      const transaction = redis.multi()
+      for (const { jti: revokedJti, expiresAt } of loaded.revocations) {
+        transaction.set(revokedKey(revokedJti), '1', 'PX', Math.max(1, expiresAt.getTime() - Date.now()))
+      }
+      const value = loaded.user === null ? GONE : `${loaded.user.tokenVersion}:${loaded.user.role}`
+      transaction.set(stateKey(userId), value, 'EX', stateTtlS)
+      await transaction.exec().catch(() => {})
+      return loaded
+    },
+
+    async revoke (userId, jti, expiresAt) {
+      await db.transaction(async (tx) => {
+        await tx.insert(revokedTokens).values({ jti, userId, expiresAt }).onConflictDoNothing()
+        // Housekeeping: the user's revocations that have expired are of no use any more.
+        await tx.delete(revokedTokens).where(and(eq(revokedTokens.userId, userId), lte(revokedTokens.expiresAt, sql`now()`)))
+      })
+      local.get(userId)?.revoked.add(jti)
+      if (redis === undefined) return
+      try {
+        await redis.set(revokedKey(jti), '1', 'PX', Math.max(1, expiresAt.getTime() - Date.now()))
+      } catch {
+        // The durable copy is in PostgreSQL; dropping the cached state sends the next check there.
+        // Should that fail too, the token may pass until the state expires (AUTH_STATE_TTL_S).
+        await forget(userId)
+      }
+    },
+
+    forget
+  }
+}

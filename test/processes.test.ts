@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import autocannon from 'autocannon'
+import { createRedisPrefix, createTestDatabase, JWT_SECRET, REDIS_URL } from './helper.js'
+import { freePort, privateRedis, waitFor } from './fault-helpers.js'
+
+// Real API processes (src/server.ts, as production runs it), not app instances inside the test.
+t.setTimeout(300_000)
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+interface ApiProcess { url: string, child: ChildProcess, output: () => string }
+
+async function startApi (env: Record<string, string>): Promise<ApiProcess> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    env: { ...process.env, FASTIFY_AUTOLOAD_TYPESCRIPT: '1', NODE_ENV: 'test', LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: String(port), JWT_SECRET, ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk) => { output += String(chunk) })
+  child.stderr?.on('data', (chunk) => { output += String(chunk) })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const url = `http://127.0.0.1:${port}`
+  await waitFor(`the API on port ${port} to start`, async () => {
+    if (child.exitCode !== null) throw new Error(`the API exited: ${output}`)
+    try {
+      return (await fetch(`${url}/api/health/db`)).ok
+    } catch {
+      return false
+    }
+  }, 120_000)
+  return { url, child, output: () => output }
+}
+
+async function json (url: string, init: { method?: string, token?: string, body?: object } = {}): Promise<{ status: number, body: any }> {
+  const res = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers: { ...(init.body !== undefined && { 'content-type': 'application/json' }), ...(init.token !== undefined && { authorization: `Bearer ${init.token}` }) },
+    ...(init.body !== undefined && { body: JSON.stringify(init.body) })
+  })
+  return { status: res.status, body: await res.json() }
+}
+
+async function session (api: ApiProcess, username: string): Promise<{ id: number, token: string }> {
+  const password = `${username}-password`
+  const registered = await json(`${api.url}/users/register`, { method: 'POST', body: { username, password } })
+  const login = await json(`${api.url}/users/login`, { method: 'POST', body: { username, password } })
+  return { id: registered.body.user.id, token: login.body.access_token }
+}
+
+await t.test('two API processes share one rate limit and never serve a stale list after a write through the other', async (t) => {
+  const env = {
+    DATABASE_URL: await createTestDatabase(t),
+    REDIS_URL,
+    REDIS_KEY_PREFIX: createRedisPrefix(t),
+    RATE_LIMIT_CHECK_MAX: '4',
+    RATE_LIMIT_TASK_LIST_MAX: '100000',
+    RATE_LIMIT_MAX: '100000'
+  }
+  const [first, second] = await Promise.all([startApi(env), startApi(env)])
+
+  const statuses = []
+  for (let i = 0; i < 6; i++) statuses.push((await fetch(`${(i % 2 === 0 ? first : second).url}/api/check-limiter`)).status)
+  t.same(statuses, [200, 200, 200, 200, 429, 429], 'one count across both processes')
+
+  const alice = await session(first, 'alice')
+  const day = '2025-12-01'
+  const created = await json(`${first.url}/tasks/create-task`, { method: 'POST', token: alice.token, body: { task_name: 'v0', date: day } })
+  const id = created.body.task.id
+  for (let i = 1; i <= 20; i++) {
+    const [writer, reader] = i % 2 === 0 ? [first, second] : [second, first]
+    // The reader caches the current list, the writer changes it, the reader must show the change at once.
+    t.equal((await json(`${reader.url}/tasks/task/${day}`, { token: alice.token })).body.task_list[0].task_name, `v${i - 1}`)
+    t.equal((await json(`${writer.url}/tasks/update-task/${id}`, { method: 'PUT', token: alice.token, body: { task_name: `v${i}` } })).status, 200)
+    t.equal((await json(`${reader.url}/tasks/task/${day}`, { token: alice.token })).body.task_list[0].task_name, `v${i}`, `read ${i} after a write through the other process`)
+  }
+
+  const logout = await json(`${first.url}/users/logout`, { method: 'POST', token: alice.token })
+  t.equal(logout.status, 200)
+  t.equal((await json(`${second.url}/users/profile`, { token: alice.token })).status, 401, 'a logout through one is honoured by the other')
+})
+
+await t.test('an API process lives through Redis restarting under it, and serves meanwhile', async (t) => {
+  const redis = await privateRedis(t)
+  await redis.start()
+  const api = await startApi({ DATABASE_URL: await createTestDatabase(t), REDIS_URL: redis.url, RATE_LIMIT_MAX: '100000' })
+  const user = await session(api, 'survivor')
+  const day = '2025-12-03'
+  await json(`${api.url}/tasks/create-task`, { method: 'POST', token: user.token, body: { task_name: 'one', date: day } })
+  t.equal((await json(`${api.url}/tasks/task/${day}`, { token: user.token })).status, 200)
+
+  for (let round = 1; round <= 2; round++) {
+    await redis.stop()
+    await waitFor('the API to see Redis gone', async () => (await fetch(`${api.url}/api/health/redis`)).status === 503)
+    t.equal((await json(`${api.url}/tasks/create-task`, { method: 'POST', token: user.token, body: { task_name: `during ${round}`, date: day } })).status, 201)
+    t.equal((await json(`${api.url}/tasks/task/${day}`, { token: user.token })).body.task_list.length, 1 + round, 'served from PostgreSQL')
+    await redis.start()
+    await waitFor('the API to see Redis back', async () => (await fetch(`${api.url}/api/health/redis`)).status === 200)
+    t.equal((await json(`${api.url}/tasks/task/${day}`, { token: user.token })).body.task_list.length, 1 + round)
+  }
+  t.equal(api.child.exitCode, null, `still running (log: ${api.output().slice(-300)})`)
+})
+
+await t.test('SIGTERM under load: in-flight requests finish, no connection is reset, exit 0', async (t) => {
+  const api = await startApi({
+    DATABASE_URL: await createTestDatabase(t),
+    REDIS_URL,
+    REDIS_KEY_PREFIX: createRedisPrefix(t),
+    RATE_LIMIT_MAX: '100000000',
+    RATE_LIMIT_TASK_LIST_MAX: '100000000'
+  })
+  const user = await session(api, 'loader')
+  await json(`${api.url}/tasks/create-task`, { method: 'POST', token: user.token, body: { task_name: 'busy', date: '2025-12-02' } })
+
+  const errors: Record<string, number> = {}
+  let answered = 0
+  let finished: (result: autocannon.Result) => void = () => {}
+  let failed: (error: unknown) => void = () => {}
+  const done = new Promise<autocannon.Result>((resolve, reject) => { finished = resolve; failed = reject })
+  const load = autocannon({
+    url: `${api.url}/tasks/task/2025-12-02`,
+    headers: { authorization: `Bearer ${user.token}` },
+    connections: 20,
+    // Stopped once the server has exited; the duration is only a backstop.
+    duration: 60
+  }, (error, result) => { if (error !== null && error !== undefined) failed(error); else finished(result) })
+  load.on('reqError', (err: NodeJS.ErrnoException) => { errors[err.code ?? err.message] = (errors[err.code ?? err.message] ?? 0) + 1 })
+  load.on('response', () => { answered++ })
+  await waitFor('the load to be under way', () => answered > 50, 60_000)
+
+  const exited = once(api.child, 'exit')
+  api.child.kill('SIGTERM')
+  const [code] = await exited
+  load.stop()
+  const result = await done
+  t.equal(code, 0, `exit code 0 (log: ${api.output().slice(-500)})`)
+  t.ok(result['2xx'] > 0, `${result['2xx']} requests answered 2xx before the shutdown`)
+  const resets = Object.entries(errors).filter(([codeOrMessage]) => codeOrMessage !== 'ECONNREFUSED')
+  t.same(resets, [], 'no request was reset or dropped (refused connections after the close are expected)')
+  t.same(Object.keys(result.statusCodeStats ?? {}).filter((status) => !['200', '503'].includes(status)), [], 'only 200s, then 503s while closing')
+})
