@@ -33,7 +33,9 @@ export default fp(async (fastify) => {
   await fastify.register(fastifyJwt, {
     secret: jwt.secret,
     sign: { algorithm: 'HS256', expiresIn: jwt.expiresInS },
-    verify: { algorithms: ['HS256'] },
+    // Verifying is an HMAC over the token on every request; the cache remembers a verified token until its
+    // exp (or 10 minutes), keyed by a hash of it. A token's later revocation is checked after this, not cached.
+    verify: { algorithms: ['HS256'], ...(jwt.verifyCacheSize > 0 && { cache: jwt.verifyCacheSize }) },
     decoratorName: 'user'
   })
   fastify.decorateRequest('actor', null)

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, or, sql } from 'drizzle-orm'
+import { and, desc, eq, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { Database, Transaction } from '../db/client.js'
 import { taskAudit, tasks, users, type TaskRow } from '../db/schema.js'
 import type { TaskListCache, Viewer } from '../cache/task-list-cache.js'
@@ -41,6 +41,26 @@ function visibleTo (actor: Actor): ReturnType<typeof or> {
 }
 
 const utcToday = (): string => new Date().toISOString().slice(0, 10)
+
+// A day's list is rendered to JSON by PostgreSQL, byte for byte what JSON.stringify(rows.map(toTask)) gives
+// (same keys in the same order, timestamps as toISOString writes them): a cache miss then costs one query
+// returning one text value, instead of building, mapping and serialising every row in JS.
+const ISO_MILLIS = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
+const jsonOf = (value: SQL | AnyColumn): SQL => sql`coalesce(to_json(${value})::text, 'null')`
+const isoOf = (column: AnyColumn): SQL => jsonOf(sql`to_char(${column} at time zone 'UTC', ${ISO_MILLIS})`)
+const TASK_JSON = sql.join([
+  sql`'{"id":' || ${tasks.id}::text`,
+  sql`',"task_name":' || ${jsonOf(tasks.taskName)}`,
+  sql`',"description":' || ${jsonOf(tasks.description)}`,
+  sql`',"priority":' || ${jsonOf(tasks.priority)}`,
+  sql`',"date":' || ${jsonOf(tasks.date)}`,
+  sql`',"assigned_user":' || ${tasks.assignedUser}::text`,
+  sql`',"is_active":' || ${tasks.isActive}::text`,
+  sql`',"created_by":' || ${tasks.createdBy}::text`,
+  sql`',"created_at":' || ${isoOf(tasks.createdAt)}`,
+  sql`',"updated_at":' || ${isoOf(tasks.updatedAt)} || '}'`
+], sql` || `)
+const LIST_JSON = sql<string>`coalesce('[' || string_agg(${TASK_JSON}, ',' order by ${tasks.id}) || ']', '[]')`
 
 export function createTaskService ({ db, cache, today = utcToday }: TaskServiceDeps) {
   async function assertAssignable (tx: Transaction, actor: Actor, assignee: number): Promise<void> {
@@ -89,17 +109,24 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
       return toTask(row)
     },
 
-    /** The actor's active tasks of a day as a JSON array, from the cache when it holds them. */
-    async listJsonForDate (actor: Actor, date: string): Promise<string> {
+    /** Starts the cache's freshness check for a day's list; hand the result to listJsonForDate. */
+    prefetchListGeneration (date: string): Promise<string> {
+      return cache.generation(date)
+    },
+
+    /**
+     * The actor's active tasks of a day as a JSON array (UTF-8 bytes), from the cache when it holds them.
+     * The same bytes are returned for as long as the cache holds them, so callers may memoise on them.
+     */
+    async listJsonForDate (actor: Actor, date: string, generation?: Promise<string>): Promise<Buffer> {
       const viewer = viewerOf(actor)
-      const cached = await cache.read(date, viewer)
+      const cached = await cache.read(date, viewer, generation)
       if (cached.json !== null) return cached.json
-      const rows = await db.select().from(tasks)
+      const [row] = await db.select({ json: LIST_JSON }).from(tasks)
         .where(and(eq(tasks.date, date), eq(tasks.isActive, true), visibleTo(actor)))
-        .orderBy(asc(tasks.id))
-      const json = JSON.stringify(rows.map(toTask))
+      const json = row?.json ?? '[]'
       await cache.fill(date, viewer, json, cached.generation)
-      return json
+      return Buffer.from(json)
     },
 
     async update (actor: Actor, taskId: number, patch: UpdateTaskBody): Promise<Task> {
