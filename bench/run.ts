@@ -4,7 +4,7 @@
  *
  *   npm run bench                 the full suite, twice (the second run checks for RSS growth)
  *   npm run bench -- --smoke      every scenario for ~1.5 s, asserting only that none has errors (CI)
- *   npm run bench -- --profile    scenario 1 only, with the server under --cpu-prof (bench/profiles/)
+ *   npm run bench -- --profile    with the server under --cpu-prof (bench/profiles/), scenario 1 unless BENCH_ONLY says
  *   npm run bench -- --no-build   use dist/ as it is
  *
  * Environment: DATABASE_URL (an admin connection, default postgres://postgres@127.0.0.1:5432/test),
@@ -27,6 +27,9 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const args = new Set(process.argv.slice(2))
 const smoke = args.has('--smoke') || process.env.BENCH_SMOKE === '1'
 const profile = args.has('--profile')
+// BENCH_ONLY=1,2,5: run only these scenarios (ids as in the table: 1, 2, 3, 4, 5, 5b, 6).
+const only = new Set((process.env.BENCH_ONLY ?? (profile ? '1' : '')).split(',').filter((id) => id !== ''))
+const wanted = (id: string): boolean => only.size === 0 || only.has(id)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? (smoke ? 10 : 50))
 const durationS = Number(process.env.BENCH_DURATION_S ?? (smoke ? 1.5 : 10))
 const warmupS = Number(process.env.BENCH_WARMUP_S ?? (smoke ? 0.5 : 3))
@@ -159,56 +162,61 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
       return request
     }
   }
-  log(await measure('1 cached read GET /tasks/task/:date', api, cachedRead))
-  if (profile) return { rows, argon2PerS: Number.NaN, rssAfterMb: rssMb(api.pid) }
+  if (wanted('1')) log(await measure('1 cached read GET /tasks/task/:date', api, cachedRead))
 
   // Every request reads a list whose date was invalidated just before it was sent (the invalidation is on its
   // way to Redis before the HTTP request is written): the server's generation check and the list both miss.
   const cache = createRedisTaskListCache(new Redis(redisUrl, { keyPrefix: prefix, enableAutoPipelining: true }), 3600)
   const nextMiss = rotate(data.lists)
-  log(await measure('2 cache miss GET /tasks/task/:date', api, {
-    url: api.url,
-    setupRequest: (request) => {
-      const { user, date } = nextMiss()
-      cache.invalidate({ dates: [date], userIds: [user.id] }).catch(() => {})
-      request.path = `/tasks/task/${date}`
-      request.headers = auth(user.token)
-      return request
-    }
-  }))
+  if (wanted('2')) {
+    log(await measure('2 cache miss GET /tasks/task/:date', api, {
+      url: api.url,
+      setupRequest: (request) => {
+        const { user, date } = nextMiss()
+        cache.invalidate({ dates: [date], userIds: [user.id] }).catch(() => {})
+        request.path = `/tasks/task/${date}`
+        request.headers = auth(user.token)
+        return request
+      }
+    }))
+  }
 
   const nextUser = rotate(data.users)
   const nextDate = rotate(data.dates)
   let n = 0
-  log(await measure('3 write POST /tasks/create-task', api, {
-    url: api.url,
-    method: 'POST',
-    setupRequest: (request) => {
-      request.headers = { ...auth(nextUser().token), 'content-type': 'application/json' }
-      request.body = JSON.stringify({ task_name: `bench-created ${n++}`, priority: 'MEDIUM', date: nextDate() })
-      request.path = '/tasks/create-task'
-      request.method = 'POST'
-      return request
-    }
-  }))
+  if (wanted('3')) {
+    log(await measure('3 write POST /tasks/create-task', api, {
+      url: api.url,
+      method: 'POST',
+      setupRequest: (request) => {
+        request.headers = { ...auth(nextUser().token), 'content-type': 'application/json' }
+        request.body = JSON.stringify({ task_name: `bench-created ${n++}`, priority: 'MEDIUM', date: nextDate() })
+        request.path = '/tasks/create-task'
+        request.method = 'POST'
+        return request
+      }
+    }))
+  }
 
   const owned = data.users.flatMap((user) => user.taskIds.map((id) => ({ user, id })))
   const nextOwned = rotate(owned.sort((a, b) => (a.id * 7919) % 10007 - (b.id * 7919) % 10007))
-  log(await measure('4 write PUT /tasks/update-task/:id', api, {
-    url: api.url,
-    method: 'PUT',
-    setupRequest: (request) => {
-      const { user, id } = nextOwned()
-      request.headers = { ...auth(user.token), 'content-type': 'application/json' }
-      request.body = JSON.stringify({ description: `updated ${n++}` })
-      request.path = `/tasks/update-task/${id}`
-      request.method = 'PUT'
-      return request
-    }
-  }))
+  if (wanted('4')) {
+    log(await measure('4 write PUT /tasks/update-task/:id', api, {
+      url: api.url,
+      method: 'PUT',
+      setupRequest: (request) => {
+        const { user, id } = nextOwned()
+        request.headers = { ...auth(user.token), 'content-type': 'application/json' }
+        request.body = JSON.stringify({ description: `updated ${n++}` })
+        request.path = `/tasks/update-task/${id}`
+        request.method = 'PUT'
+        return request
+      }
+    }))
+  }
 
-  const argon2PerS = await rawArgon2(smoke ? 1 : durationS)
-  console.error(`  raw argon2id verify: ${argon2PerS.toFixed(1)}/s (UV_THREADPOOL_SIZE=${threadpool})`)
+  const argon2PerS = wanted('5') ? await rawArgon2(smoke ? 1 : durationS) : Number.NaN
+  if (wanted('5')) console.error(`  raw argon2id verify: ${argon2PerS.toFixed(1)}/s (UV_THREADPOOL_SIZE=${threadpool})`)
   const loginLoad: Load = {
     url: api.url,
     method: 'POST',
@@ -219,19 +227,23 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
       return request
     }
   }
-  const login = await measure('5 login POST /users/login', api, loginLoad)
-  login.ratio = login.reqPerSec / argon2PerS
-  log(login)
+  if (wanted('5')) {
+    const login = await measure('5 login POST /users/login', api, loginLoad)
+    login.ratio = login.reqPerSec / argon2PerS
+    log(login)
+  }
 
   // The event loop during a login storm: cached reads on 10 connections alongside 50 logging in.
-  const rss = sampleRss(api.pid)
-  const [, storm] = await Promise.all([
-    fire(loginLoad, durationS),
-    fire({ ...cachedRead, connections: Math.min(10, connections) }, durationS)
-  ])
-  log(summarise('5b cached read during login storm', storm, rss.stop()))
+  if (wanted('5b')) {
+    const rss = sampleRss(api.pid)
+    const [, storm] = await Promise.all([
+      fire(loginLoad, durationS),
+      fire({ ...cachedRead, connections: Math.min(10, connections) }, durationS)
+    ])
+    log(summarise('5b cached read during login storm', storm, rss.stop()))
+  }
 
-  log(await measure('6 rate limited GET /api/check-limiter (429)', api, { url: api.url, path: '/api/check-limiter' }, [429]))
+  if (wanted('6')) log(await measure('6 rate limited GET /api/check-limiter (429)', api, { url: api.url, path: '/api/check-limiter' }, [429]))
 
   // Put the data back as it was (created tasks gone, lists invalidated) so the next run measures the same thing.
   await restore(data, cache)
@@ -239,8 +251,13 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   return { rows, argon2PerS, rssAfterMb: rssMb(api.pid) }
 
   async function restore (seeded: Seeded, listCache: ReturnType<typeof createRedisTaskListCache>): Promise<void> {
-    await sqlAdmin.bench`delete from task_audit where task_id in (select id from tasks where task_name like 'bench-created %')`
-    await sqlAdmin.bench`delete from tasks where task_name like 'bench-created %'`
+    // Responses still in flight when autocannon stopped may commit a little later: let them land first.
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    // One statement, one snapshot: each created task goes with its audit rows.
+    await sqlAdmin.bench`
+      with created as (select id from tasks where task_name like 'bench-created %'),
+      audit as (delete from task_audit where task_id in (select id from created))
+      delete from tasks where id in (select id from created)`
     await listCache.invalidate({ dates: seeded.dates, userIds: seeded.users.map((u) => u.id) })
   }
 }

@@ -56,8 +56,10 @@ function keysTouchedBy (change: TaskListChange): { lists: string[], generations:
  * A date's generation is a fresh random token on every write, never a counter: generations expire, and a
  * counter restarting at 1 could make a list cached under an old 1 look current again (ABA).
  */
+const processToken = randomBytes(9).toString('base64url')
+let generations = 0
 function newGeneration (): string {
-  return randomBytes(9).toString('base64url')
+  return `${processToken}.${++generations}`
 }
 
 // Compare-and-set: store the list only while the date's generation is still the one the reader saw.
