@@ -19,7 +19,10 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
 import postgres from 'postgres'
+import { drizzle } from 'drizzle-orm/postgres-js'
 import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
+import * as schema from '../src/db/schema.js'
+import { dayListQueries } from '../src/tasks/service.js'
 import { cpuSeconds, rssMb, sampleRss, startNode, type Child } from './lib/processes.js'
 import { PASSWORD, seed, type Seeded } from './lib/seed.js'
 
@@ -338,6 +341,8 @@ async function main (): Promise<void> {
     sqlAdmin.bench = postgres(dbUrl.toString(), { max: 2, onnotice: () => {} })
     console.error(`seeding ${size.users} users, ${size.tasks} tasks over ${size.days} dates into ${dbName}`)
     const data = await seed(sqlAdmin.bench, api.url, size)
+    const explain = await explainDayLists(sqlAdmin.bench, data)
+    console.error(explain.user.join('\n'))
     const rssStartMb = rssMb(api.pid)
 
     const machine = {
@@ -375,7 +380,7 @@ async function main (): Promise<void> {
       console.log(targetsMet ? 'all targets met' : 'some targets NOT met (see the ok column)')
       mkdirSync(`${root}bench/results`, { recursive: true })
       const file = `${root}bench/results/${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.json`
-      writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, settings: { connections, durationS, warmupS, threadpool, size }, results, memory, targetsMet }, null, 2) + '\n')
+      writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, settings: { connections, durationS, warmupS, threadpool, size }, results, memory, targetsMet, explain }, null, 2) + '\n')
       console.log(`results: ${file}`)
     } else {
       console.log(`profile written to bench/profiles when the server exits: ${readdirSync(profileDir).length} file(s) there before`)
@@ -389,6 +394,33 @@ async function main (): Promise<void> {
     await deletePrefix(prefix)
   }
   if (failed) process.exitCode = 1
+}
+
+/**
+ * EXPLAIN ANALYZE of the service's own list queries (their SQL from the same builder), as generic plans:
+ * what a prepared statement ends up running after its first executions.
+ */
+async function explainDayLists (sql: postgres.Sql, data: Seeded): Promise<{ user: string[], admin: string[] }> {
+  const queries = dayListQueries(drizzle(sql, { schema }) as never)
+  const sample = data.lists[0] as Seeded['lists'][number]
+  return await sql.begin(async (tx) => {
+    await tx.unsafe('set local plan_cache_mode = force_generic_plan')
+    const plan = async (name: string, query: { sql: string, params: unknown[] }, values: Record<string, string | number>): Promise<string[]> => {
+      await tx.unsafe(`prepare explain_${name} as ${query.sql}`)
+      // Placeholders take the sample's values; other parameters (the timestamp format) are passed as they are.
+      const args = query.params.map((param) => {
+        const placeholder = (param as { name?: string }).name
+        const value = placeholder !== undefined ? values[placeholder] : param
+        return typeof value === 'number' ? String(value) : `'${String(value).replace(/'/g, "''")}'`
+      })
+      const rows = await tx.unsafe(`explain (analyze, buffers, costs off) execute explain_${name}(${args.join(', ')})`)
+      return rows.map((row) => String(row['QUERY PLAN']))
+    }
+    return {
+      user: await plan('user', queries.user.toSQL(), { date: sample.date, user: sample.user.id }),
+      admin: await plan('admin', queries.admin.toSQL(), { date: sample.date })
+    }
+  })
 }
 
 async function deletePrefix (prefix: string): Promise<void> {

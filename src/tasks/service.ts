@@ -73,7 +73,27 @@ const MAX_UPDATE_ATTEMPTS = 10
 
 const LIST_JSON = sql<string>`coalesce('[' || string_agg(${TASK_JSON}, ',' order by ${tasks.id}) || ']', '[]')`
 
+/**
+ * A day's list as one JSON text: the whole day (admin) or what a user created or is assigned, with
+ * placeholders `date` and `user`. `is_active` is a literal condition, not `= $n`: a generic plan of the
+ * prepared statement can then still use the partial indexes (WHERE is_active), which a parameter would
+ * not let the planner prove. bench/ EXPLAINs these.
+ */
+export function dayListQueries (db: Database) {
+  const activeOn = and(eq(tasks.date, sql.placeholder('date')), sql`${tasks.isActive}`)
+  return {
+    admin: db.select({ json: LIST_JSON }).from(tasks).where(activeOn),
+    user: db.select({ json: LIST_JSON }).from(tasks)
+      .where(and(activeOn, or(eq(tasks.createdBy, sql.placeholder('user')), eq(tasks.assignedUser, sql.placeholder('user')))))
+  }
+}
+
 export function createTaskService ({ db, cache, today = utcToday }: TaskServiceDeps) {
+  // Prepared once: a miss then skips the query builder (a fifth of a miss's CPU in the profile).
+  const dayLists = dayListQueries(db)
+  const dayListForAdmin = dayLists.admin.prepare('day_list_admin')
+  const dayListForUser = dayLists.user.prepare('day_list_user')
+
   async function assertAssignable (tx: Database | Transaction, actor: Actor, assignee: number): Promise<void> {
     if (assignee === actor.id) return
     if (actor.role !== 'admin') throw forbidden('Only an admin may assign a task to another user')
@@ -135,8 +155,9 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
       const viewer = viewerOf(actor)
       const cached = await cache.read(date, viewer, generation)
       if (cached.json !== null) return cached.json
-      const [row] = await db.select({ json: LIST_JSON }).from(tasks)
-        .where(and(eq(tasks.date, date), eq(tasks.isActive, true), visibleTo(actor)))
+      const [row] = actor.role === 'admin'
+        ? await dayListForAdmin.execute({ date })
+        : await dayListForUser.execute({ date, user: actor.id })
       const json = row?.json ?? '[]'
       await cache.fill(date, viewer, json, cached.generation)
       return Buffer.from(json)
