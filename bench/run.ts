@@ -47,7 +47,7 @@ const serverRuntime = {
   UV_THREADPOOL_SIZE: threadpool,
   MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
   MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
-  NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '--max-semi-space-size=4'
+  NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '--max-old-space-size=160'
 }
 
 interface Measured {
@@ -145,7 +145,8 @@ function rotate<T> (items: readonly T[]): () => T {
 
 async function rawArgon2 (seconds: number): Promise<number> {
   const out = execFileSync(process.execPath, [fileURLToPath(new URL('argon2-verify.mjs', import.meta.url))], {
-    env: { ...process.env, UV_THREADPOOL_SIZE: threadpool, DURATION_MS: String(seconds * 1000), CONCURRENCY: String(connections) },
+    // The server's runtime settings (pool size, malloc tuning): the ceiling of the same deployment.
+    env: { ...process.env, ...serverRuntime, DURATION_MS: String(seconds * 1000), CONCURRENCY: String(connections) },
     encoding: 'utf8'
   })
   return (JSON.parse(out) as { perSecond: number }).perSecond
