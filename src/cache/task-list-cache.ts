@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
 
 /** Who is looking at a day's list: an admin sees the whole day, a user what they created or are assigned. */
@@ -52,16 +51,6 @@ function keysTouchedBy (change: TaskListChange): { lists: string[], generations:
   return { lists: [...lists], generations: [...generations] }
 }
 
-/**
- * A date's generation is a fresh random token on every write, never a counter: generations expire, and a
- * counter restarting at 1 could make a list cached under an old 1 look current again (ABA).
- */
-const processToken = randomBytes(9).toString('base64url')
-let generations = 0
-function newGeneration (): string {
-  return `${processToken}.${++generations}`
-}
-
 // Compare-and-set: store the list only while the date's generation is still the one the reader saw.
 const FILL_IF_GENERATION_UNCHANGED = `
 if (redis.call('GET', KEYS[2]) or '0') == ARGV[2] then
@@ -69,9 +58,31 @@ if (redis.call('GET', KEYS[2]) or '0') == ARGV[2] then
 end
 return 1`
 
+/**
+ * Moves each date's generation on and deletes the lists. A generation is a counter, but one that never
+ * starts again from 1: generation keys expire, and a restarted counter could bring back the very value an
+ * old in-process copy is tagged with (ABA). A missing key starts from Redis' clock in microseconds, above
+ * any value it held before. Still an integer, so processes running the previous release (INCR) can share it.
+ * KEYS: the generation keys, then the list keys; ARGV[1]: how many generation keys, ARGV[2]: their TTL in ms.
+ */
+const INVALIDATE = `
+local generations = tonumber(ARGV[1])
+for i = 1, generations do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    local now = redis.call('TIME')
+    -- Seconds and microseconds as digits: Lua would print the sum of them in exponent notation.
+    redis.call('SET', KEYS[i], now[1] .. string.format('%06d', tonumber(now[2])))
+  end
+  redis.call('INCR', KEYS[i])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+if #KEYS > generations then redis.call('DEL', unpack(KEYS, generations + 1)) end
+return 1`
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     fillTaskList: (listKey: string, generationKey: string, json: string, generation: string, ttlS: number) => Result<number, Context>
+    invalidateTaskLists: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<number, Context>
   }
 }
 
@@ -125,6 +136,8 @@ export interface RedisTaskListCacheOptions {
 export function createRedisTaskListCache (redis: Redis, ttlS: number, options: RedisTaskListCacheOptions = {}): TaskListCache {
   if (typeof redis.fillTaskList !== 'function') {
     redis.defineCommand('fillTaskList', { numberOfKeys: 2, lua: FILL_IF_GENERATION_UNCHANGED })
+    // The number of keys varies per call: it is the command's first argument.
+    redis.defineCommand('invalidateTaskLists', { lua: INVALIDATE })
   }
   // A generation must outlive every list it guards (in Redis and in each process).
   const generationTtlMs = ttlS * 2 * 1000
@@ -158,12 +171,7 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
     async invalidate (change) {
       const { lists, generations } = keysTouchedBy(change)
       if (generations.length === 0) return
-      const transaction = redis.multi()
-      for (const key of generations) transaction.set(key, newGeneration(), 'PX', generationTtlMs)
-      transaction.del(...lists)
-      const results = await transaction.exec()
-      const failed = results?.find(([error]) => error !== null)
-      if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('cache invalidation aborted')
+      await redis.invalidateTaskLists(generations.length + lists.length, ...generations, ...lists, generations.length, generationTtlMs)
     }
   }
 }
