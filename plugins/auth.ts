@@ -45,7 +45,9 @@ export default fp(async (fastify) => {
   await fastify.register(fastifyJwt, {
     secret: config.jwt.secret,
     sign: { algorithm: 'HS256', expiresIn: config.jwt.expiresInS },
-    verify: { algorithms: ['HS256'] },
+    // Verifying is an HMAC over the token on every request; the cache remembers a verified token until its
+    // exp (or 10 minutes), keyed by a hash of it. Revocation is checked after this (src/users/tokens.ts), never cached here.
+    verify: { algorithms: ['HS256'], ...(config.jwt.verifyCacheSize > 0 && { cache: config.jwt.verifyCacheSize }) },
     decoratorName: 'user'
   })
   const tokens = createTokenStore({

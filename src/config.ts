@@ -35,6 +35,7 @@ const EnvSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   JWT_EXPIRES_IN_S: Type.Integer({ minimum: 1, default: 86_400 }),
   AUTH_STATE_TTL_S: Type.Integer({ minimum: 1, default: 60 }),
+  JWT_VERIFY_CACHE_SIZE: Type.Integer({ minimum: 0, default: 10_000 }),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
 
@@ -50,6 +51,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_FAIL_OPEN: Type.Boolean({ default: true }),
 
   CACHE_TTL_S: Type.Integer({ minimum: 1, default: 3600 }),
+  CACHE_LOCAL_MAX_BYTES: Type.Integer({ minimum: 0, default: 16_777_216 }),
   QUEUE_NAME: Type.String({ minLength: 1, default: 'tasks' }),
   DAILY_TASK_LOG_TIME: Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', default: '00:05' }),
   QUEUE_CONCURRENCY: Type.Integer({ minimum: 1, default: 2 }),
@@ -95,8 +97,11 @@ export interface Config {
     keyPrefix: string
     commandTimeoutMs: number
   }
-  /** authStateTtlS: how long a user's token version and role are cached in Redis (bounds operator edits made in SQL). */
-  jwt: { secret: string, expiresInS: number, authStateTtlS: number }
+  /**
+   * authStateTtlS: how long a user's token version and role are cached in Redis (bounds operator edits made in SQL);
+   * verifyCacheSize: tokens whose signature and claims check is remembered (fast-jwt's LRU; 0: none).
+   */
+  jwt: { secret: string, expiresInS: number, authStateTtlS: number, verifyCacheSize: number }
   bootstrapAdmin?: { username: string, password: string }
   rateLimit: {
     failOpen: boolean
@@ -108,6 +113,8 @@ export interface Config {
     loginPerUsernameMax: number
   }
   cacheTtlS: number
+  /** Bytes of task lists each API process keeps in memory in front of Redis (0: none). */
+  cacheLocalMaxBytes: number
   queueName: string
   /** UTC hour and minute at which the daily task log snapshot runs. */
   dailyTaskLogAt: { hour: number, minute: number }
@@ -185,7 +192,12 @@ export function loadConfig (source: Record<string, string | undefined> = process
       commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS
     },
     // Outside production a missing secret is replaced by a random one: tokens then last as long as the process.
-    jwt: { secret: env.JWT_SECRET ?? randomBytes(32).toString('hex'), expiresInS: env.JWT_EXPIRES_IN_S, authStateTtlS: env.AUTH_STATE_TTL_S },
+    jwt: {
+      secret: env.JWT_SECRET ?? randomBytes(32).toString('hex'),
+      expiresInS: env.JWT_EXPIRES_IN_S,
+      authStateTtlS: env.AUTH_STATE_TTL_S,
+      verifyCacheSize: env.JWT_VERIFY_CACHE_SIZE
+    },
     bootstrapAdmin: env.ADMIN_USERNAME !== undefined && env.ADMIN_PASSWORD !== undefined
       ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD }
       : undefined,
@@ -198,6 +210,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
       loginPerUsernameMax: env.RATE_LIMIT_LOGIN_USERNAME_MAX
     },
     cacheTtlS: env.CACHE_TTL_S,
+    cacheLocalMaxBytes: env.CACHE_LOCAL_MAX_BYTES,
     queueName: env.QUEUE_NAME,
     dailyTaskLogAt: { hour: hour ?? 0, minute: minute ?? 5 },
     jobs: {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
+import { createResilientTaskListCache } from '../src/cache/resilient-task-list-cache.js'
 import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
 import { createRedisPrefix, REDIS_URL, signUp, testConfig, buildFromConfig } from './helper.js'
 
@@ -36,8 +37,40 @@ await t.test('a cached list is served from the cache', async (t) => {
   const cached = JSON.parse(await redis.get(key) ?? '[]')
   cached[0].task_name = 'served from cache'
   await redis.set(key, JSON.stringify(cached), 'EX', 60)
+  // A new generation for the date, as a write through another process would leave: this process's own copy
+  // no longer counts, so the list must come from Redis.
+  await redis.incr(`${prefix}task-generation:2025-04-06`)
   t.same(await names(alice, '2025-04-06'), ['served from cache'])
   await app.taskListCache.invalidate({ dates: ['2025-04-06'], userIds: [alice.id] })
+})
+
+await t.test('a list this process holds is served without fetching it from Redis while its generation holds', async (t) => {
+  const day = '2025-04-07'
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'held', date: day } })
+  t.same(await names(alice, day), ['held'])
+  // Overwrite the shared copy without moving the generation on: this process keeps serving its own copy.
+  await redis.set(`${prefix}task:${day}:user:${alice.id}`, '[]', 'EX', 60)
+  t.same(await names(alice, day), ['held'])
+  // Without the in-process copy (CACHE_LOCAL_MAX_BYTES=0) the shared copy is what is served.
+  const plain = await buildFromConfig(t, { ...config, cacheLocalMaxBytes: 0 })
+  t.equal((await plain.inject({ method: 'GET', url: `/tasks/task/${day}`, headers: alice.auth })).statusCode, 404)
+})
+
+await t.test('the cached list is the JSON of the tasks as the API shows them elsewhere', async (t) => {
+  const day = '2025-04-08'
+  const created = []
+  for (const payload of [
+    { task_name: 'quote " backslash \\ tab \t é ✓ 🚀', description: 'line\nbreak', priority: 'HIGH', date: day },
+    { task_name: 'no description', date: day }
+  ]) {
+    const res = await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload })
+    created.push(res.json().task)
+  }
+  const res = await list(alice, day)
+  t.equal(res.statusCode, 200)
+  t.same(res.json().task_list, created)
+  t.equal(JSON.stringify(res.json().task_list), JSON.stringify(created), 'same keys in the same order')
+  t.equal(await redis.get(`${prefix}task:${day}:user:${alice.id}`), JSON.stringify(created), 'cached byte for byte')
 })
 
 await t.test('every write is visible in the very next read (create, update, move to another date, delete)', async (t) => {
@@ -81,7 +114,7 @@ await t.test('a list read before a write is not stored after it (no stale fill)'
   t.equal((await cache.read('2025-07-01', viewer)).json, null, 'the stale list was refused')
   const fresh = await cache.read('2025-07-01', viewer)
   await cache.fill('2025-07-01', viewer, '["fresh"]', fresh.generation)
-  t.equal((await cache.read('2025-07-01', viewer)).json, '["fresh"]')
+  t.equal((await cache.read('2025-07-01', viewer)).json?.toString(), '["fresh"]')
 })
 
 await t.test('two API processes on one Redis: a write through one is seen by a read through the other', async (t) => {
@@ -90,4 +123,62 @@ await t.test('two API processes on one Redis: a write through one is seen by a r
   t.same(await names(alice, day), [])
   await other.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'via other', date: day } })
   t.same(await names(alice, day), ['via other'])
+})
+
+await t.test('two API processes: a list held in one process is not served after a write through the other', async (t) => {
+  const other = await buildFromConfig(t, config)
+  const day = '2025-08-02'
+  const created = await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'before', date: day } })
+  const id = created.json().task.id
+  // Read twice through this process, so it holds the list.
+  t.same(await names(alice, day), ['before'])
+  t.same(await names(alice, day), ['before'])
+  await other.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { task_name: 'after' } })
+  t.same(await names(alice, day), ['after'], 'the rename through the other process')
+  await other.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'second', date: day } })
+  t.same(await names(alice, day), ['after', 'second'], 'the create through the other process')
+  await other.inject({ method: 'DELETE', url: `/tasks/delete/${id}`, headers: alice.auth })
+  t.same(await names(alice, day), ['second'], 'the delete through the other process')
+})
+
+await t.test('a list read before its generation expired is not served after a write re-creates it', async (t) => {
+  const day = '2025-08-03'
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'old', date: day } })
+  t.same(await names(alice, day), ['old'])
+  const generationKey = `${prefix}task-generation:${day}`
+  const held = await redis.get(generationKey)
+  // The generation key expires (it outlives every list by design); a later write must not bring back the
+  // generation this process's copy was tagged with.
+  await redis.del(generationKey)
+  const other = await buildFromConfig(t, config)
+  await other.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'new', date: day } })
+  const renewed = await redis.get(generationKey)
+  t.not(renewed, held)
+  t.ok(BigInt(renewed ?? '0') > BigInt(held ?? '0'), 'a generation never goes back')
+  t.same(await names(alice, day), ['old', 'new'])
+})
+
+await t.test('a write whose invalidation failed: the purge after the outage voids every process\'s in-process copies', async (t) => {
+  const date = '2025-09-09'
+  const viewer = { role: 'admin' } as const
+  const client = new Redis(REDIS_URL, { keyPrefix: `${prefix}purge:` })
+  t.teardown(() => { client.disconnect() })
+  const reader = createRedisTaskListCache(client, 60, { localMaxBytes: 1_000_000 })
+  const writer = createRedisTaskListCache(client, 60, { localMaxBytes: 1_000_000 })
+
+  await writer.invalidate({ dates: [date], userIds: [] }) // the date has a generation, as after any write
+  const { generation } = await reader.read(date, viewer)
+  await reader.fill(date, viewer, '["before the write"]', generation)
+  t.same((await reader.read(date, viewer)).json?.toString(), '["before the write"]', 'the reader holds the list')
+
+  // The writer's write committed but its invalidation failed: its guard remembers and purges once Redis answers.
+  const log = { warn: () => {}, info: () => {} }
+  const guarded = createResilientTaskListCache({ ...writer, invalidate: async () => { throw new Error('redis is down') } }, client, log)
+  t.teardown(() => { guarded.close() })
+  await guarded.invalidate({ dates: [date], userIds: [] })
+  t.ok(guarded.purgePending, 'the failure is remembered')
+  for (let i = 0; i < 100 && guarded.purgePending; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.notOk(guarded.purgePending, 'purged once Redis answers')
+
+  t.equal((await reader.read(date, viewer)).json, null, 'the other process no longer serves its copy')
 })

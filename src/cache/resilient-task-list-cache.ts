@@ -44,7 +44,18 @@ export function createResilientTaskListCache (
 
   async function purgeTaskLists (): Promise<number> {
     // SCAN's pattern and answers ignore ioredis' keyPrefix: add it to the pattern, strip it before DEL.
+    // Every date's generation moves on first: each process's in-process copies are tagged with one, so
+    // this voids them everywhere (a copy is never tagged with a missing generation, see task-list-cache.ts).
     let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}task-generation:*`, 'COUNT', 1000)
+      if (keys.length > 0) {
+        const pipeline = redis.pipeline()
+        for (const key of keys) pipeline.incr(key.slice(keyPrefix.length))
+        await pipeline.exec()
+      }
+      cursor = next
+    } while (cursor !== '0')
     let purged = 0
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}task:[0-9][0-9][0-9][0-9]-*`, 'COUNT', 1000)
@@ -98,11 +109,18 @@ export function createResilientTaskListCache (
   return {
     get purgePending () { return dirty },
 
-    async read (date, viewer): Promise<CachedTaskList> {
+    async generation (date) {
+      if (dirty || redis.status !== 'ready') return BYPASS
+      return await inner.generation(date)
+    },
+
+    async read (date, viewer, pendingGeneration): Promise<CachedTaskList> {
       if (dirty || redis.status !== 'ready') return { json: null, generation: BYPASS }
       const readAt = epoch
       try {
-        const cached = await inner.read(date, viewer)
+        // A generation prefetched while the cache was bypassed is no generation at all.
+        if (pendingGeneration !== undefined && await pendingGeneration === BYPASS) return { json: null, generation: BYPASS }
+        const cached = await inner.read(date, viewer, pendingGeneration)
         return { json: cached.json, generation: `${readAt}/${cached.generation}` }
       } catch {
         return { json: null, generation: BYPASS }

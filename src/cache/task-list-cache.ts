@@ -14,13 +14,19 @@ export interface TaskListChange {
  * `generation` is what the read saw, and `fill` compares it again before storing.
  */
 export interface CachedTaskList {
-  /** The cached JSON array of tasks, or null on a miss. */
-  json: string | null
+  /** The cached JSON array of tasks as UTF-8 bytes (sent as they are, never re-encoded), or null on a miss. */
+  json: Buffer | null
   generation: string
 }
 
 export interface TaskListCache {
-  read: (date: string, viewer: Viewer) => Promise<CachedTaskList>
+  /**
+   * Starts reading a date's generation, for `read` to use: a caller that starts it early (before the rate
+   * limiter's Redis command) gets both answers from one round trip. It reflects every write that completed
+   * before it was called, which is what read-your-write needs.
+   */
+  generation: (date: string) => Promise<string>
+  read: (date: string, viewer: Viewer, generation?: Promise<string>) => Promise<CachedTaskList>
   fill: (date: string, viewer: Viewer, json: string, generation: string) => Promise<void>
   invalidate: (change: TaskListChange) => Promise<void>
 }
@@ -52,36 +58,126 @@ if (redis.call('GET', KEYS[2]) or '0') == ARGV[2] then
 end
 return 1`
 
+/**
+ * Moves each date's generation on and deletes the lists. A generation is a counter, but one that never
+ * starts again from 1: generation keys expire, and a restarted counter could bring back the very value an
+ * old in-process copy is tagged with (ABA). A missing key starts from Redis' clock in microseconds, above
+ * any value it held before. Still an integer, so processes running the previous release (INCR) can share it.
+ * KEYS: the generation keys, then the list keys; ARGV[1]: how many generation keys, ARGV[2]: their TTL in ms.
+ */
+const INVALIDATE = `
+local generations = tonumber(ARGV[1])
+for i = 1, generations do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    local now = redis.call('TIME')
+    -- Seconds and microseconds as digits: Lua would print the sum of them in exponent notation.
+    redis.call('SET', KEYS[i], now[1] .. string.format('%06d', tonumber(now[2])))
+  end
+  redis.call('INCR', KEYS[i])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+if #KEYS > generations then redis.call('DEL', unpack(KEYS, generations + 1)) end
+return 1`
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     fillTaskList: (listKey: string, generationKey: string, json: string, generation: string, ttlS: number) => Result<number, Context>
+    invalidateTaskLists: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<number, Context>
   }
 }
 
-export function createRedisTaskListCache (redis: Redis, ttlS: number): TaskListCache {
+/**
+ * Lists this process has served, tagged with the generation they were read under and bounded in bytes.
+ * An entry is used only while Redis still holds that generation for its date, so a write through any
+ * process is seen by the next read through every process; the bytes no longer cross the network.
+ */
+class LocalLists {
+  private readonly entries = new Map<string, { json: Buffer, generation: string, expiresAt: number }>()
+  private bytes = 0
+
+  constructor (private readonly maxBytes: number, private readonly ttlMs: number) {}
+
+  get (key: string, generation: string): Buffer | null {
+    const entry = this.entries.get(key)
+    if (entry === undefined) return null
+    if (entry.generation !== generation || entry.expiresAt <= Date.now()) {
+      this.delete(key)
+      return null
+    }
+    return entry.json
+  }
+
+  set (key: string, json: Buffer, generation: string): void {
+    if (json.length > this.maxBytes / 4) return
+    this.delete(key)
+    // Oldest first: Map keeps insertion order.
+    for (const [oldest] of this.entries) {
+      if (this.bytes + json.length <= this.maxBytes) break
+      this.delete(oldest)
+    }
+    // The entry lives no longer than the Redis copy would, so its generation key always outlives it.
+    this.entries.set(key, { json, generation, expiresAt: Date.now() + this.ttlMs })
+    this.bytes += json.length
+  }
+
+  delete (key: string): void {
+    const entry = this.entries.get(key)
+    if (entry === undefined) return
+    this.entries.delete(key)
+    this.bytes -= entry.json.length
+  }
+}
+
+export interface RedisTaskListCacheOptions {
+  /** Bytes of lists kept in this process (0: none, every read fetches the list from Redis). */
+  localMaxBytes?: number
+}
+
+/**
+ * A date no write has touched yet (or whose key expired). No in-process copy is tagged with it: a purge after
+ * a Redis outage voids copies by moving every existing generation on, and cannot move a missing one.
+ */
+const NO_GENERATION = '0'
+
+export function createRedisTaskListCache (redis: Redis, ttlS: number, options: RedisTaskListCacheOptions = {}): TaskListCache {
   if (typeof redis.fillTaskList !== 'function') {
     redis.defineCommand('fillTaskList', { numberOfKeys: 2, lua: FILL_IF_GENERATION_UNCHANGED })
+    // The number of keys varies per call: it is the command's first argument.
+    redis.defineCommand('invalidateTaskLists', { lua: INVALIDATE })
   }
-  // A generation must outlive every list it guards.
+  // A generation must outlive every list it guards (in Redis and in each process).
   const generationTtlMs = ttlS * 2 * 1000
+  const local = (options.localMaxBytes ?? 0) > 0 ? new LocalLists(options.localMaxBytes as number, ttlS * 1000) : undefined
+
+  const readGeneration = async (date: string): Promise<string> => await redis.get(generationKey(date)) ?? NO_GENERATION
 
   return {
-    async read (date, viewer) {
-      const [json, generation] = await redis.mget(taskListKey(date, viewer), generationKey(date))
-      return { json: json ?? null, generation: generation ?? '0' }
+    generation: readGeneration,
+    async read (date, viewer, pendingGeneration) {
+      const listKey = taskListKey(date, viewer)
+      if (local === undefined && pendingGeneration === undefined) {
+        const [json, generation] = await redis.mgetBuffer(listKey, generationKey(date))
+        return { json: json ?? null, generation: generation?.toString() ?? '0' }
+      }
+      // The hot path: one small GET; the list itself only when this process does not hold that generation.
+      const generation = await (pendingGeneration ?? readGeneration(date))
+      const held = local?.get(listKey, generation) ?? null
+      if (held !== null) return { json: held, generation }
+      // A list read after the generation is at least as new as it (a write deletes the list when it moves the
+      // generation on), so tagging it with that generation can only cause an extra miss, never a stale hit.
+      const json = await redis.getBuffer(listKey)
+      if (json !== null && generation !== NO_GENERATION) local?.set(listKey, json, generation)
+      return { json, generation }
     },
     async fill (date, viewer, json, generation) {
       await redis.fillTaskList(taskListKey(date, viewer), generationKey(date), json, generation, ttlS)
+      // Safe even if a write raced this fill: the entry is used only while the date is still at `generation`.
+      if (generation !== NO_GENERATION) local?.set(taskListKey(date, viewer), Buffer.from(json), generation)
     },
     async invalidate (change) {
       const { lists, generations } = keysTouchedBy(change)
       if (generations.length === 0) return
-      const transaction = redis.multi()
-      for (const key of generations) transaction.incr(key).pexpire(key, generationTtlMs)
-      transaction.del(...lists)
-      const results = await transaction.exec()
-      const failed = results?.find(([error]) => error !== null)
-      if (results === null || failed !== undefined) throw failed?.[0] ?? new Error('cache invalidation aborted')
+      await redis.invalidateTaskLists(generations.length + lists.length, ...generations, ...lists, generations.length, generationTtlMs)
     }
   }
 }
@@ -91,11 +187,12 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number): TaskListC
  * Everything happens synchronously inside one event-loop turn, so fills never race invalidations.
  */
 export function createMemoryTaskListCache (ttlS: number, maxEntries = 10_000): TaskListCache {
-  const entries = new Map<string, { json: string, expiresAt: number }>()
+  const entries = new Map<string, { json: Buffer, expiresAt: number }>()
   const generations = new Map<string, number>()
   const generationOf = (date: string): string => String(generations.get(date) ?? 0)
 
   return {
+    generation: async (date) => generationOf(date),
     async read (date, viewer) {
       const key = taskListKey(date, viewer)
       const entry = entries.get(key)
@@ -106,7 +203,7 @@ export function createMemoryTaskListCache (ttlS: number, maxEntries = 10_000): T
     async fill (date, viewer, json, generation) {
       if (generationOf(date) !== generation) return
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
-      entries.set(taskListKey(date, viewer), { json, expiresAt: Date.now() + ttlS * 1000 })
+      entries.set(taskListKey(date, viewer), { json: Buffer.from(json), expiresAt: Date.now() + ttlS * 1000 })
     },
     async invalidate (change) {
       const { lists } = keysTouchedBy(change)

@@ -1,0 +1,459 @@
+/**
+ * npm run bench: the built API (node dist/src/server.js, production mode) against the real PostgreSQL and
+ * Redis, on a database and key prefix of its own, measured with autocannon next to a bare Fastify server.
+ *
+ *   npm run bench                 the full suite, twice (the second run checks for RSS growth)
+ *   npm run bench -- --smoke      every scenario for ~1.5 s, asserting only that none has errors (CI)
+ *   npm run bench -- --profile    with the server under --cpu-prof (bench/profiles/), scenario 1 unless BENCH_ONLY says
+ *   npm run bench -- --no-build   use dist/ as it is
+ *
+ * Environment: DATABASE_URL (an admin connection, default postgres://postgres@127.0.0.1:5432/test),
+ * REDIS_URL, BENCH_CONNECTIONS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_RUNS, BENCH_SMOKE=1, UV_THREADPOOL_SIZE,
+ * BENCH_SERVER_NODE_OPTIONS (NODE_OPTIONS for the API server, to try V8 flags), BENCH_SERVER_ENTRY (another
+ * build's server.js, e.g. an older commit's, to compare).
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
+import postgres from 'postgres'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
+import * as schema from '../src/db/schema.js'
+import { dayListQueries } from '../src/tasks/service.js'
+import { cpuSeconds, rssMb, sampleRss, startNode, type Child } from './lib/processes.js'
+import { PASSWORD, seed, type Seeded } from './lib/seed.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const args = new Set(process.argv.slice(2))
+const smoke = args.has('--smoke') || process.env.BENCH_SMOKE === '1'
+const profile = args.has('--profile')
+// BENCH_ONLY=1,2,5: run only these scenarios (ids as in the table: 1, 2, 3, 4, 5, 5b, 6).
+const only = new Set((process.env.BENCH_ONLY ?? (profile ? '1' : '')).split(',').filter((id) => id !== ''))
+const wanted = (id: string): boolean => only.size === 0 || only.has(id)
+const connections = Number(process.env.BENCH_CONNECTIONS ?? (smoke ? 10 : 50))
+const durationS = Number(process.env.BENCH_DURATION_S ?? (smoke ? 1.5 : 10))
+const warmupS = Number(process.env.BENCH_WARMUP_S ?? (smoke ? 0.5 : 3))
+const runs = smoke || profile ? 1 : Number(process.env.BENCH_RUNS ?? 2)
+const size = smoke ? { users: 10, tasks: 2000, days: 20 } : { users: 50, tasks: 20_000, days: 60 }
+const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+// The server's runtime settings, as the Dockerfile sets them (bench/README.md says why); each may be overridden.
+// argon2id holds ~19 MiB per running hash, one per pool thread: one thread per core.
+const threadpool = process.env.UV_THREADPOOL_SIZE ?? String(availableParallelism())
+const serverRuntime = {
+  UV_THREADPOOL_SIZE: threadpool,
+  MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+  MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
+  NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '--max-old-space-size=160'
+}
+
+interface Measured {
+  name: string
+  reqPerSec: number
+  p50: number
+  p99: number
+  requests: number
+  errors: number
+  non2xx: number
+  statuses: Record<string, number>
+  rssPeakMb: number
+  /** Cores used during the measured run by the server, the load generator (this process) and Redis. */
+  cpu?: { server: number, client: number, redis: number }
+  ratio?: number
+  target?: string
+  pass?: boolean
+}
+
+type RequestSetup = (request: autocannon.Request) => autocannon.Request
+
+interface Load {
+  url: string
+  connections?: number
+  durationS?: number
+  method?: 'GET' | 'POST' | 'PUT'
+  path?: string
+  body?: string
+  headers?: Record<string, string>
+  setupRequest?: RequestSetup
+}
+
+async function fire (load: Load, seconds: number): Promise<autocannon.Result> {
+  return await autocannon({
+    url: load.url,
+    connections: load.connections ?? connections,
+    duration: seconds,
+    method: load.method ?? 'GET',
+    headers: { 'content-type': 'application/json', ...load.headers },
+    ...(load.body !== undefined && { body: load.body }),
+    requests: [{ path: load.path ?? '/', ...(load.setupRequest !== undefined && { setupRequest: load.setupRequest }) }]
+  })
+}
+
+function summarise (name: string, result: autocannon.Result, rssPeak: number, okStatuses: number[] = []): Measured {
+  const statuses: Record<string, number> = {}
+  for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statuses[code] = stat.count ?? 0
+  const unexpected = Object.entries(statuses)
+    .filter(([code]) => !(Number(code) >= 200 && Number(code) < 300) && !okStatuses.includes(Number(code)))
+    .reduce((sum, [, count]) => sum + count, 0)
+  return {
+    name,
+    reqPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    errors: result.errors + result.timeouts,
+    non2xx: unexpected,
+    statuses,
+    rssPeakMb: rssPeak
+  }
+}
+
+/** Warm-up (discarded), then the measured run while sampling the server's RSS. */
+async function measure (name: string, server: Child, load: Load, okStatuses: number[] = []): Promise<Measured> {
+  if (warmupS > 0) await fire(load, warmupS)
+  const rss = sampleRss(server.pid)
+  const cpu = cpuMeter(server.pid)
+  const result = await fire(load, load.durationS ?? durationS)
+  return { ...summarise(name, result, rss.stop(), okStatuses), cpu: cpu.stop() }
+}
+
+let redisPid = Number.NaN
+function cpuMeter (serverPid: number): { stop: () => { server: number, client: number, redis: number } } {
+  const started = performance.now()
+  const before = { server: cpuSeconds(serverPid), client: process.cpuUsage(), redis: cpuSeconds(redisPid) }
+  return {
+    stop: () => {
+      const wallS = (performance.now() - started) / 1000
+      const client = process.cpuUsage(before.client)
+      const round = (x: number): number => Math.round(x * 100) / 100
+      return {
+        server: round((cpuSeconds(serverPid) - before.server) / wallS),
+        client: round((client.user + client.system) / 1e6 / wallS),
+        redis: round((cpuSeconds(redisPid) - before.redis) / wallS)
+      }
+    }
+  }
+}
+
+function rotate<T> (items: readonly T[]): () => T {
+  let i = 0
+  return () => items[i++ % items.length] as T
+}
+
+async function rawArgon2 (seconds: number): Promise<number> {
+  const out = execFileSync(process.execPath, [fileURLToPath(new URL('argon2-verify.mjs', import.meta.url))], {
+    // The server's runtime settings (pool size, malloc tuning): the ceiling of the same deployment.
+    env: { ...process.env, ...serverRuntime, DURATION_MS: String(seconds * 1000), CONCURRENCY: String(connections) },
+    encoding: 'utf8'
+  })
+  return (JSON.parse(out) as { perSecond: number }).perSecond
+}
+
+async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, redis: Redis, prefix: string): Promise<{ rows: Measured[], argon2PerS: number, rssAfterMb: number }> {
+  const rows: Measured[] = []
+  const log = (m: Measured): void => {
+    rows.push(m)
+    console.error(`  ${m.name}: ${m.reqPerSec.toFixed(0)} req/s, p99 ${m.p99} ms, errors ${m.errors}, non-2xx ${m.non2xx}` +
+      (m.cpu !== undefined ? `, cores used: server ${m.cpu.server}, client ${m.cpu.client}, redis ${m.cpu.redis}` : ''))
+  }
+  const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
+  const bareRow = await measure('bare fastify {"hello":"world"}', bare, { url: bareUrl })
+  log(bareRow)
+
+  const nextList = rotate(data.lists)
+  const cachedRead: Load = {
+    url: api.url,
+    setupRequest: (request) => {
+      const { user, date } = nextList()
+      request.path = `/tasks/task/${date}`
+      request.headers = auth(user.token)
+      return request
+    }
+  }
+  if (wanted('1')) log(await measure('1 cached read GET /tasks/task/:date', api, cachedRead))
+
+  // Every request reads a list whose date was invalidated just before it was sent (the invalidation is on its
+  // way to Redis before the HTTP request is written): the server's generation check and the list both miss.
+  const cache = createRedisTaskListCache(new Redis(redisUrl, { keyPrefix: prefix, enableAutoPipelining: true }), 3600)
+  const nextMiss = rotate(data.lists)
+  if (wanted('2')) {
+    log(await measure('2 cache miss GET /tasks/task/:date', api, {
+      url: api.url,
+      setupRequest: (request) => {
+        const { user, date } = nextMiss()
+        cache.invalidate({ dates: [date], userIds: [user.id] }).catch(() => {})
+        request.path = `/tasks/task/${date}`
+        request.headers = auth(user.token)
+        return request
+      }
+    }))
+  }
+
+  const nextUser = rotate(data.users)
+  const nextDate = rotate(data.dates)
+  let n = 0
+  if (wanted('3')) {
+    log(await measure('3 write POST /tasks/create-task', api, {
+      url: api.url,
+      method: 'POST',
+      setupRequest: (request) => {
+        request.headers = { ...auth(nextUser().token), 'content-type': 'application/json' }
+        request.body = JSON.stringify({ task_name: `bench-created ${n++}`, priority: 'MEDIUM', date: nextDate() })
+        request.path = '/tasks/create-task'
+        request.method = 'POST'
+        return request
+      }
+    }))
+  }
+
+  const owned = data.users.flatMap((user) => user.taskIds.map((id) => ({ user, id })))
+  const nextOwned = rotate(owned.sort((a, b) => (a.id * 7919) % 10007 - (b.id * 7919) % 10007))
+  if (wanted('4')) {
+    log(await measure('4 write PUT /tasks/update-task/:id', api, {
+      url: api.url,
+      method: 'PUT',
+      setupRequest: (request) => {
+        const { user, id } = nextOwned()
+        request.headers = { ...auth(user.token), 'content-type': 'application/json' }
+        request.body = JSON.stringify({ description: `updated ${n++}` })
+        request.path = `/tasks/update-task/${id}`
+        request.method = 'PUT'
+        return request
+      }
+    }))
+  }
+
+  const argon2PerS = wanted('5') ? await rawArgon2(smoke ? 1 : durationS) : Number.NaN
+  if (wanted('5')) console.error(`  raw argon2id verify: ${argon2PerS.toFixed(1)}/s (UV_THREADPOOL_SIZE=${threadpool})`)
+  const loginLoad: Load = {
+    url: api.url,
+    method: 'POST',
+    setupRequest: (request) => {
+      request.body = JSON.stringify({ username: nextUser().username, password: PASSWORD })
+      request.path = '/users/login'
+      request.method = 'POST'
+      return request
+    }
+  }
+  let argon2Mean = argon2PerS
+  if (wanted('5')) {
+    const login = await measure('5 login POST /users/login', api, loginLoad)
+    // Measured again after, and averaged: other load on the host drifts over the 30 s this takes.
+    const after = await rawArgon2(smoke ? 1 : durationS)
+    argon2Mean = (argon2PerS + after) / 2
+    console.error(`  raw argon2id verify after: ${after.toFixed(1)}/s`)
+    login.ratio = login.reqPerSec / argon2Mean
+    log(login)
+  }
+
+  // The event loop during a login storm: cached reads on 10 connections alongside 50 logging in.
+  if (wanted('5b')) {
+    const rss = sampleRss(api.pid)
+    const [, storm] = await Promise.all([
+      fire(loginLoad, durationS),
+      fire({ ...cachedRead, connections: Math.min(10, connections) }, durationS)
+    ])
+    log(summarise('5b cached read during login storm', storm, rss.stop()))
+  }
+
+  if (wanted('6')) log(await measure('6 rate limited GET /api/check-limiter (429)', api, { url: api.url, path: '/api/check-limiter' }, [429]))
+
+  // The yardstick again: ratios are to the mean of both, as other load on the host drifts during a run.
+  const bareAgain = await measure('bare fastify, again at the end', bare, { url: bareUrl })
+  log(bareAgain)
+  const bareMean = (bareRow.reqPerSec + bareAgain.reqPerSec) / 2
+  // Put the data back as it was (created tasks gone, lists invalidated) so the next run measures the same thing.
+  await restore(data, cache)
+  for (const row of rows) if (!row.name.startsWith('bare') && row.ratio === undefined) row.ratio = row.reqPerSec / bareMean
+  return { rows, argon2PerS: argon2Mean, rssAfterMb: rssMb(api.pid) }
+
+  async function restore (seeded: Seeded, listCache: ReturnType<typeof createRedisTaskListCache>): Promise<void> {
+    // Responses still in flight when autocannon stopped may commit a little later: let them land first.
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    // One statement, one snapshot: each created task goes with its audit rows.
+    await sqlAdmin.bench`
+      with created as (select id from tasks where task_name like 'bench-created %'),
+      audit as (delete from task_audit where task_id in (select id from created))
+      delete from tasks where id in (select id from created)`
+    await listCache.invalidate({ dates: seeded.dates, userIds: seeded.users.map((u) => u.id) })
+  }
+}
+
+function judge (rows: Measured[]): void {
+  const by = (prefix: string): Measured | undefined => rows.find((r) => r.name.startsWith(prefix))
+  const clean = (m: Measured): boolean => m.errors === 0 && m.non2xx === 0
+  const set = (prefix: string, target: string, pass: (m: Measured) => boolean): void => {
+    const m = by(prefix)
+    if (m !== undefined) { m.target = target; m.pass = pass(m) }
+  }
+  set('bare', 'no errors', clean)
+  set('1 ', 'ratio >= 0.40, p99 <= 25 ms', (m) => clean(m) && (m.ratio ?? 0) >= 0.40 && m.p99 <= 25)
+  set('2 ', 'ratio >= 0.10', (m) => clean(m) && (m.ratio ?? 0) >= 0.10)
+  set('3 ', 'ratio >= 0.08', (m) => clean(m) && (m.ratio ?? 0) >= 0.08)
+  set('4 ', 'ratio >= 0.08', (m) => clean(m) && (m.ratio ?? 0) >= 0.08)
+  set('5 ', '>= 0.90 x raw argon2 verify/s', (m) => clean(m) && (m.ratio ?? 0) >= 0.90)
+  set('5b', 'p99 < 50 ms', (m) => clean(m) && m.p99 < 50)
+  set('6 ', 'only 429s (after the first few 200s)', clean)
+}
+
+function table (rows: Measured[]): string {
+  const header = ['scenario', 'req/s', 'ratio', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'RSS MB', 'CPU µs/req', 'target', 'ok']
+  const lines = rows.map((r) => [
+    r.name, r.reqPerSec.toFixed(0), r.ratio === undefined ? '-' : r.ratio.toFixed(2), String(r.p50), String(r.p99),
+    String(r.errors), String(r.non2xx), r.rssPeakMb.toFixed(0), r.cpu === undefined ? '-' : (r.cpu.server / r.reqPerSec * 1e6).toFixed(0),
+    r.target ?? '', r.pass === undefined ? '' : r.pass ? 'yes' : 'NO'
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)))
+  const fmt = (cells: string[]): string => '| ' + cells.map((c, i) => i === 0 || i === 9 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join(' | ') + ' |'
+  return [fmt(header), '|' + widths.map((w, i) => (i === 0 || i === 9 ? '-' : '') + '-'.repeat(w + 1) + (i === 0 || i === 9 ? '' : ':')).join('|') + '|', ...lines.map(fmt)].join('\n')
+}
+
+// One admin connection for creating and dropping the bench database; `bench` is the connection to it.
+const sqlAdmin: { root: postgres.Sql, bench: postgres.Sql } = { root: postgres(adminUrl, { max: 1, onnotice: () => {} }), bench: undefined as unknown as postgres.Sql }
+
+async function main (): Promise<void> {
+  if (!args.has('--no-build')) execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' })
+  const id = randomBytes(4).toString('hex')
+  const dbName = `bench_${id}`
+  const prefix = `bench:${id}:`
+  const dbUrl = new URL(adminUrl)
+  dbUrl.pathname = `/${dbName}`
+  const redis = new Redis(redisUrl)
+  // Redis on this host: its CPU share is reported next to the server's (NaN when it runs elsewhere).
+  redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1] ?? Number.NaN)
+  const children: Child[] = []
+  let failed = false
+  await sqlAdmin.root.unsafe(`create database "${dbName}"`)
+  try {
+    const limits = String(1_000_000_000)
+    const profileDir = `${root}bench/profiles`
+    if (profile) mkdirSync(profileDir, { recursive: true })
+    const api = await startNode([
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      // BENCH_SERVER_ENTRY: another build of the API (e.g. an older commit's dist/) measured by this same suite.
+      process.env.BENCH_SERVER_ENTRY ?? `${root}dist/src/server.js`
+    ], {
+      NODE_ENV: 'production',
+      // Access logs at info would measure stdout, not the API: the bench runs at warn, as the README says.
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      DATABASE_URL: dbUrl.toString(),
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: prefix,
+      ...serverRuntime,
+      // Raised so they do not cap the run; the limiter still counts every request in Redis.
+      RATE_LIMIT_MAX: limits,
+      RATE_LIMIT_TASK_LIST_MAX: limits,
+      RATE_LIMIT_LOGIN_MAX: limits,
+      // Left at its default (5/min) on purpose: scenario 6 is a client over its limit.
+      RATE_LIMIT_CHECK_MAX: '5'
+    }, '/api/health/db', 'API server')
+    children.push(api)
+    const bare = await startNode([fileURLToPath(new URL('bare-server.mjs', import.meta.url))], {}, '/', 'bare server')
+    children.push(bare)
+
+    sqlAdmin.bench = postgres(dbUrl.toString(), { max: 2, onnotice: () => {} })
+    console.error(`seeding ${size.users} users, ${size.tasks} tasks over ${size.days} dates into ${dbName}`)
+    const data = await seed(sqlAdmin.bench, api.url, size)
+    const explain = await explainDayLists(sqlAdmin.bench, data)
+    console.error(explain.user.join('\n'))
+    const rssStartMb = rssMb(api.pid)
+
+    const machine = {
+      cpus: cpus().length,
+      model: cpus()[0]?.model ?? 'unknown',
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      loadAverageBefore: loadavg().map((l) => Number(l.toFixed(2)))
+    }
+    const results: Array<{ run: number, rows: Measured[], argon2PerS: number, rssAfterMb: number, loadAverage: number[] }> = []
+    for (let run = 1; run <= runs; run++) {
+      console.error(`run ${run}/${runs}: -c ${connections}, ${durationS} s after ${warmupS} s warm-up`)
+      const { rows, argon2PerS, rssAfterMb } = await suite(api, bare.url, bare, data, redis, prefix)
+      // A smoke's figures (1.5 s at -c 10) mean nothing against the targets: only its errors count.
+      if (!smoke) judge(rows)
+      results.push({ run, rows, argon2PerS, rssAfterMb, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) })
+      console.log(`\nrun ${run} (raw argon2id verify ${argon2PerS.toFixed(1)}/s; server RSS after ${rssAfterMb.toFixed(0)} MB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`)
+      console.log(table(rows))
+    }
+
+    const peak = Math.max(...results.flatMap((r) => r.rows.filter((row) => !row.name.startsWith('bare')).map((row) => row.rssPeakMb)))
+    const first = results[0]
+    const last = results[results.length - 1]
+    // Growth between two identical runs beyond noise (10% or 10 MB) would mean something is retained per request.
+    const growthMb = first !== undefined && last !== undefined ? last.rssAfterMb - first.rssAfterMb : 0
+    const memory = { rssStartMb, peakMb: peak, growthMb, pass: peak < 200 && (runs < 2 || growthMb <= Math.max(10, 0.1 * (first?.rssAfterMb ?? 0))) }
+    console.log(`\nserver RSS: ${rssStartMb.toFixed(0)} MB after seeding, peak ${peak.toFixed(0)} MB (< 200), growth run 1 -> ${runs}: ${growthMb.toFixed(1)} MB -> ${memory.pass ? 'ok' : 'NO'}`)
+
+    const allRows = results.flatMap((r) => r.rows)
+    const errorsSeen = allRows.filter((r) => r.errors > 0 || r.non2xx > 0)
+    if (smoke) {
+      failed = errorsSeen.length > 0
+      console.log(failed ? `smoke FAILED: ${errorsSeen.map((r) => r.name).join(', ')}` : 'smoke ok: every scenario completed without errors')
+    } else if (!profile) {
+      const targetsMet = (last?.rows.every((r) => r.pass !== false) ?? false) && memory.pass
+      console.log(targetsMet ? 'all targets met' : 'some targets NOT met (see the ok column)')
+      mkdirSync(`${root}bench/results`, { recursive: true })
+      const file = `${root}bench/results/${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.json`
+      writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, settings: { connections, durationS, warmupS, serverRuntime, size }, results, memory, targetsMet, explain }, null, 2) + '\n')
+      console.log(`results: ${file}`)
+    } else {
+      console.log(`profile written to bench/profiles when the server exits: ${readdirSync(profileDir).length} file(s) there before`)
+    }
+  } finally {
+    for (const child of children.reverse()) await child.stop()
+    redis.disconnect()
+    await sqlAdmin.bench?.end({ timeout: 5 })
+    await sqlAdmin.root.unsafe(`drop database if exists "${dbName}" with (force)`)
+    await sqlAdmin.root.end({ timeout: 5 })
+    await deletePrefix(prefix)
+  }
+  if (failed) process.exitCode = 1
+}
+
+/**
+ * EXPLAIN ANALYZE of the service's own list queries (their SQL from the same builder), as generic plans:
+ * what a prepared statement ends up running after its first executions.
+ */
+async function explainDayLists (sql: postgres.Sql, data: Seeded): Promise<{ user: string[], admin: string[] }> {
+  const queries = dayListQueries(drizzle(sql, { schema }) as never)
+  const sample = data.lists[0] as Seeded['lists'][number]
+  return await sql.begin(async (tx) => {
+    await tx.unsafe('set local plan_cache_mode = force_generic_plan')
+    const plan = async (name: string, query: { sql: string, params: unknown[] }, values: Record<string, string | number>): Promise<string[]> => {
+      await tx.unsafe(`prepare explain_${name} as ${query.sql}`)
+      // Placeholders take the sample's values; other parameters (the timestamp format) are passed as they are.
+      const args = query.params.map((param) => {
+        const placeholder = (param as { name?: string }).name
+        const value = placeholder !== undefined ? values[placeholder] : param
+        return typeof value === 'number' ? String(value) : `'${String(value).replace(/'/g, "''")}'`
+      })
+      const rows = await tx.unsafe(`explain (analyze, buffers, costs off) execute explain_${name}(${args.join(', ')})`)
+      return rows.map((row) => String(row['QUERY PLAN']))
+    }
+    return {
+      user: await plan('user', queries.user.toSQL(), { date: sample.date, user: sample.user.id }),
+      admin: await plan('admin', queries.admin.toSQL(), { date: sample.date })
+    }
+  })
+}
+
+async function deletePrefix (prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl)
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    if (keys.length > 0) await redis.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+  redis.disconnect()
+}
+
+main().then(() => { process.exit() }, (error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

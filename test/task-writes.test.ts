@@ -1,0 +1,56 @@
+import t from 'tap'
+import { build, signUp } from './helper.js'
+
+const app = await build(t, { RATE_LIMIT_MAX: '10000' })
+const alice = await signUp(app, 'alice')
+
+interface AuditEntry { action: string, previous_state: Record<string, unknown> | null, current_state: Record<string, unknown> }
+const auditOf = async (id: number): Promise<AuditEntry[]> =>
+  (await app.inject({ method: 'GET', url: `/tasks/task-log/${id}`, headers: alice.auth })).json().logs
+
+await t.test("a created task's audit row holds the task exactly as the API returned it", async (t) => {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/tasks/create-task',
+    headers: alice.auth,
+    payload: { task_name: 'audited "quotes" é', description: null, priority: 'HIGH', date: '2025-09-01' }
+  })
+  t.equal(res.statusCode, 201)
+  const task = res.json().task
+  const [created] = await auditOf(task.id)
+  t.equal(created?.action, 'created')
+  t.equal(created?.previous_state, null)
+  t.same(created?.current_state, task)
+})
+
+await t.test('concurrent updates of one task all apply, in some order, each with its audit row (no lost update)', async (t) => {
+  const created = await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'v0', date: '2025-09-02' } })
+  const id = created.json().task.id
+  const names = Array.from({ length: 8 }, (_, i) => `v${i + 1}`)
+  const responses = await Promise.all(names.map(async (name) =>
+    await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { task_name: name } })))
+  t.same(responses.map((r) => r.statusCode), names.map(() => 200))
+  const updates = (await auditOf(id)).filter((entry) => entry.action === 'updated').reverse()
+  t.equal(updates.length, names.length, 'one audit row per update')
+  // Oldest first, each update's "before" is the previous one's "after": the writes were serialised.
+  let previous = 'v0'
+  for (const entry of updates) {
+    t.equal(entry.previous_state?.task_name, previous)
+    previous = entry.current_state.task_name as string
+  }
+  t.same([...updates.map((e) => e.current_state.task_name)].sort(), [...names].sort())
+  const list = await app.inject({ method: 'GET', url: '/tasks/task/2025-09-02', headers: alice.auth })
+  t.same(list.json().task_list.map((task: { task_name: string }) => task.task_name), [previous], 'the list shows the last write')
+})
+
+await t.test('an update racing a delete answers 404 or applies before it, never resurrects the task', async (t) => {
+  const created = await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'doomed', date: '2025-09-03' } })
+  const id = created.json().task.id
+  const [update, remove] = await Promise.all([
+    app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { priority: 'CRITICAL' } }),
+    app.inject({ method: 'DELETE', url: `/tasks/delete/${id}`, headers: alice.auth })
+  ])
+  t.equal(remove.statusCode, 200)
+  t.ok([200, 404].includes(update.statusCode), `update answered ${update.statusCode}`)
+  t.equal((await app.inject({ method: 'GET', url: '/tasks/task/2025-09-03', headers: alice.auth })).statusCode, 404)
+})
