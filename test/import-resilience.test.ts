@@ -5,12 +5,12 @@ import { dailyTaskLogRuns, taskAudit, taskImports, tasks } from '../src/db/schem
 import { nextDailyRun, utcDay } from '../src/jobs/schedule.js'
 import { buildFromConfig, signUp, testConfig } from './helper.js'
 import { bigCsv, upload, waitForImport } from './import-helper.js'
-import { freePort, PrivateRedis, spawnWorker, type WorkerProcess } from './worker-helper.js'
+import { privateRedis } from './fault-helpers.js'
+import { spawnWorker, type WorkerProcess } from './worker-helper.js'
 
 // A Redis of this file's own, so that it can be stopped and restarted without touching anyone else's.
-const redisServer = new PrivateRedis(await freePort())
+const redisServer = await privateRedis(t)
 await redisServer.start()
-t.teardown(async () => { await redisServer.stop() })
 
 const config = await testConfig(t, {
   REDIS_URL: redisServer.url,

@@ -1,60 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
 import type { Config } from '../src/config.js'
+import { waitFor } from './fault-helpers.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
 const root = fileURLToPath(new URL('..', import.meta.url))
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => { typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')) })
-    })
-  })
-}
-
-async function until (what: string, check: () => Promise<boolean> | boolean, deadlineMs = 60_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-/** A Redis server of this test's own, which the test may stop and start again (it keeps nothing across restarts). */
-export class PrivateRedis {
-  private child: ChildProcess | undefined
-  constructor (readonly port: number) {}
-  get url (): string { return `redis://127.0.0.1:${this.port}` }
-
-  async start (): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-    await until('redis to answer', async () => {
-      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-      probe.on('error', () => {})
-      try {
-        await probe.connect()
-        return (await probe.ping()) === 'PONG'
-      } catch {
-        return false
-      } finally {
-        probe.disconnect()
-      }
-    })
-  }
-
-  async stop (): Promise<void> {
-    const child = this.child
-    if (child === undefined || child.exitCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
-  }
-}
 
 export interface WorkerProcess {
   child: ChildProcess
@@ -109,7 +59,7 @@ export function spawnWorker (t: Test, config: Config, env: Record<string, string
     exited,
     async waitFor (match, what) {
       let found: Record<string, unknown> | undefined
-      await until(what, () => (found = lines.find(match)) !== undefined, 120_000)
+      await waitFor(what, () => (found = lines.find(match)) !== undefined, 120_000)
       return found as Record<string, unknown>
     }
   }
