@@ -349,6 +349,7 @@ async function main (): Promise<void> {
       RATE_LIMIT_MAX: limits,
       RATE_LIMIT_TASK_LIST_MAX: limits,
       RATE_LIMIT_LOGIN_MAX: limits,
+      RATE_LIMIT_LOGIN_USERNAME_MAX: limits,
       // Left at its default (5/min) on purpose: scenario 6 is a client over its limit.
       RATE_LIMIT_CHECK_MAX: '5'
     }, '/api/health/db', 'API server')
