@@ -45,9 +45,7 @@ export default fp(async (fastify) => {
   await fastify.register(fastifyJwt, {
     secret: config.jwt.secret,
     sign: { algorithm: 'HS256', expiresIn: config.jwt.expiresInS },
-    // Verifying is an HMAC over the token on every request; the cache remembers a verified token until its
-    // exp (or 10 minutes), keyed by a hash of it. Revocation is checked after this (src/users/tokens.ts), never cached here.
-    verify: { algorithms: ['HS256'], ...(config.jwt.verifyCacheSize > 0 && { cache: config.jwt.verifyCacheSize }) },
+    verify: { algorithms: ['HS256'] },
     decoratorName: 'user'
   })
   const tokens = createTokenStore({
@@ -61,17 +59,39 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('actor', null)
   fastify.decorateRequest('token', null)
 
+  // Verifying is an HMAC over the token; a token verified once is remembered, keyed by its exact text, until
+  // its exp. Revocation is checked after this (src/users/tokens.ts), never cached here. Not fast-jwt's own
+  // verify cache: it hashes the token and decodes it again on every hit, and @fastify/jwt's request.jwtVerify
+  // re-reads the header and merges its options per request (~8% of a cached read in the profile).
+  const verified = new Map<string, { claims: TokenClaims, expiresAtMs: number }>()
+  const verifyCacheSize = config.jwt.verifyCacheSize
+
+  function verifyToken (token: string): TokenClaims {
+    const hit = verified.get(token)
+    if (hit !== undefined) {
+      if (hit.expiresAtMs > Date.now()) return hit.claims
+      verified.delete(token)
+    }
+    let claims: TokenClaims
+    try {
+      claims = fastify.jwt.verify<TokenClaims>(token)
+    } catch (error) {
+      const expired = (error as { code?: string }).code === 'FAST_JWT_EXPIRED'
+      throw unauthorized(expired ? 'Token expired' : 'Invalid token')
+    }
+    // Signed tokens always carry exp; one without it is checked every time rather than remembered forever.
+    if (verifyCacheSize > 0 && typeof claims.exp === 'number') {
+      if (verified.size >= verifyCacheSize) verified.delete(verified.keys().next().value as string)
+      verified.set(token, { claims, expiresAtMs: claims.exp * 1000 })
+    }
+    return claims
+  }
+
   async function verifyBearer (request: FastifyRequest): Promise<void> {
     const header = request.headers.authorization
     if (header === undefined || header === '') throw unauthorized('Missing bearer token')
     if (!BEARER.test(header)) throw unauthorized('Authorization header must be "Bearer <token>"')
-    let claims: TokenClaims
-    try {
-      claims = await request.jwtVerify<TokenClaims>()
-    } catch (error) {
-      const expired = (error as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED'
-      throw unauthorized(expired ? 'Token expired' : 'Invalid token')
-    }
+    const claims = verifyToken(header.slice(7))
     const id = Number(claims.sub)
     if (!Number.isSafeInteger(id) || id < 1 || typeof claims.jti !== 'string' || claims.jti.length > 64 ||
       !Number.isSafeInteger(claims.ver)) {

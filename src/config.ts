@@ -99,7 +99,7 @@ export interface Config {
   }
   /**
    * authStateTtlS: how long a user's token version and role are cached in Redis (bounds operator edits made in SQL);
-   * verifyCacheSize: tokens whose signature and claims check is remembered (fast-jwt's LRU; 0: none).
+   * verifyCacheSize: tokens whose signature and claims check is remembered until their exp (plugins/auth.ts; 0: none).
    */
   jwt: { secret: string, expiresInS: number, authStateTtlS: number, verifyCacheSize: number }
   bootstrapAdmin?: { username: string, password: string }

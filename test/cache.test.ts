@@ -56,6 +56,21 @@ await t.test('a list this process holds is served without fetching it from Redis
   t.equal((await plain.inject({ method: 'GET', url: `/tasks/task/${day}`, headers: alice.auth })).statusCode, 404)
 })
 
+await t.test('a list of a date without a generation (never written, or its key expired) is held after its fill', async (t) => {
+  const day = '2025-04-10'
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'kept', date: day } })
+  await redis.del(`${prefix}task-generation:${day}`)
+  t.same(await names(alice, day), ['kept'], 'a miss: filled from PostgreSQL')
+  const generation = await redis.get(`${prefix}task-generation:${day}`)
+  t.ok(generation !== null && BigInt(generation) > 1n, 'the fill gave the date a generation from the clock')
+  // The shared copy changes without the generation moving on: this process serves the copy it filled.
+  await redis.set(`${prefix}task:${day}:user:${alice.id}`, '[]', 'EX', 60)
+  t.same(await names(alice, day), ['kept'])
+  // A write moves the generation on: the copy is dropped and the list read again.
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'next', date: day } })
+  t.same(await names(alice, day), ['kept', 'next'])
+})
+
 await t.test('the cached list is the JSON of the tasks as the API shows them elsewhere', async (t) => {
   const day = '2025-04-08'
   const created = []

@@ -51,12 +51,24 @@ function keysTouchedBy (change: TaskListChange): { lists: string[], generations:
   return { lists: [...lists], generations: [...generations] }
 }
 
-// Compare-and-set: store the list only while the date's generation is still the one the reader saw.
+// Compare-and-set: store the list only while the date's generation is still the one the reader saw. A date
+// without one (never written, or its key expired) gets one here, from Redis' clock as INVALIDATE starts them,
+// so this process can keep the list it filled: a copy is never tagged with a missing generation, yet a
+// never-written date would otherwise send every read of it to Redis for the whole list. Returns the
+// generation the list was stored under, or nil when a write came first.
+// KEYS: list, generation; ARGV: list JSON, generation read, list TTL in s, generation TTL in ms.
 const FILL_IF_GENERATION_UNCHANGED = `
-if (redis.call('GET', KEYS[2]) or '0') == ARGV[2] then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+local current = redis.call('GET', KEYS[2])
+if not current then
+  if ARGV[2] ~= '0' then return false end
+  local now = redis.call('TIME')
+  current = now[1] .. string.format('%06d', tonumber(now[2]))
+  redis.call('SET', KEYS[2], current, 'PX', ARGV[4])
+elseif current ~= ARGV[2] then
+  return false
 end
-return 1`
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return current`
 
 /**
  * Moves each date's generation on and deletes the lists. A generation is a counter, but one that never
@@ -81,7 +93,7 @@ return 1`
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    fillTaskList: (listKey: string, generationKey: string, json: string, generation: string, ttlS: number) => Result<number, Context>
+    fillTaskList: (listKey: string, generationKey: string, json: string, generation: string, ttlS: number, generationTtlMs: number) => Result<string | null, Context>
     invalidateTaskLists: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<number, Context>
   }
 }
@@ -134,8 +146,8 @@ export interface RedisTaskListCacheOptions {
 }
 
 /**
- * A date no write has touched yet (or whose key expired). No in-process copy is tagged with it: a purge after
- * a Redis outage voids copies by moving every existing generation on, and cannot move a missing one.
+ * A date no write or fill has touched yet (or whose key expired). No in-process copy is tagged with it: a purge
+ * after a Redis outage voids copies by moving every existing generation on, and cannot move a missing one.
  */
 const NO_GENERATION = '0'
 
@@ -170,9 +182,9 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
       return { json, generation }
     },
     async fill (date, viewer, json, generation) {
-      await redis.fillTaskList(taskListKey(date, viewer), generationKey(date), json, generation, ttlS)
-      // Safe even if a write raced this fill: the entry is used only while the date is still at `generation`.
-      if (generation !== NO_GENERATION) local?.set(taskListKey(date, viewer), Buffer.from(json), generation)
+      const stored = await redis.fillTaskList(taskListKey(date, viewer), generationKey(date), json, generation, ttlS, generationTtlMs)
+      // Safe even if a write raced this fill: the entry is used only while the date is still at `stored`.
+      if (stored !== null) local?.set(taskListKey(date, viewer), Buffer.from(json), stored)
     },
     async invalidate (change) {
       const { lists, generations } = keysTouchedBy(change)
