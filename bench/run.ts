@@ -23,6 +23,7 @@ import postgres from 'postgres'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
 import * as schema from '../src/db/schema.js'
+import { scanKeys } from '../src/redis.js'
 import { dayListQueries } from '../src/tasks/service.js'
 import { cpuSeconds, rssMb, sampleRss, startNode, type Child } from './lib/processes.js'
 import { PASSWORD, seed, type Seeded } from './lib/seed.js'
@@ -445,12 +446,7 @@ async function explainDayLists (sql: postgres.Sql, data: Seeded): Promise<{ user
 
 async function deletePrefix (prefix: string): Promise<void> {
   const redis = new Redis(redisUrl)
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    if (keys.length > 0) await redis.del(...keys)
-    cursor = next
-  } while (cursor !== '0')
+  for await (const keys of scanKeys(redis, `${prefix}*`)) await redis.del(...keys)
   redis.disconnect()
 }
 

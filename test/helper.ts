@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { buildApp } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
+import { scanKeys } from '../src/redis.js'
 
 type Test = { teardown: (fn: () => unknown) => void, fullname: string }
 
@@ -43,12 +44,7 @@ export function createRedisPrefix (t: Test): string {
 export async function deleteRedisKeys (prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL)
   try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      if (keys.length > 0) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
+    for await (const keys of scanKeys(redis, `${prefix}*`)) await redis.del(...keys)
   } finally {
     redis.disconnect()
   }

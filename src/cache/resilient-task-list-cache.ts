@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { scanKeys } from '../redis.js'
 import type { CachedTaskList, TaskListCache } from './task-list-cache.js'
 
 export interface CacheLogger {
@@ -46,22 +47,15 @@ export function createResilientTaskListCache (
     // SCAN's pattern and answers ignore ioredis' keyPrefix: add it to the pattern, strip it before DEL.
     // Every date's generation moves on first: each process's in-process copies are tagged with one, so
     // this voids them everywhere (a copy is never tagged with a missing generation, see task-list-cache.ts).
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}task-generation:*`, 'COUNT', 1000)
-      if (keys.length > 0) {
-        const pipeline = redis.pipeline()
-        for (const key of keys) pipeline.incr(key.slice(keyPrefix.length))
-        await pipeline.exec()
-      }
-      cursor = next
-    } while (cursor !== '0')
+    for await (const keys of scanKeys(redis, `${keyPrefix}task-generation:*`)) {
+      const pipeline = redis.pipeline()
+      for (const key of keys) pipeline.incr(key.slice(keyPrefix.length))
+      await pipeline.exec()
+    }
     let purged = 0
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}task:[0-9][0-9][0-9][0-9]-*`, 'COUNT', 1000)
-      if (keys.length > 0) purged += await redis.del(...keys.map((key) => key.slice(keyPrefix.length)))
-      cursor = next
-    } while (cursor !== '0')
+    for await (const keys of scanKeys(redis, `${keyPrefix}task:[0-9][0-9][0-9][0-9]-*`)) {
+      purged += await redis.del(...keys.map((key) => key.slice(keyPrefix.length)))
+    }
     return purged
   }
 
