@@ -1,5 +1,13 @@
 import fp from 'fastify-plugin'
+import type { FastifyRequest } from 'fastify'
 import type { ErrorResponse } from '../src/schemas/common.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The timer that answers 503 if the request is still unanswered at HANDLER_TIMEOUT_MS. */
+    deadline: NodeJS.Timeout | null
+  }
+}
 
 const TIMED_OUT: ErrorResponse = { statusCode: 503, error: 'Service Unavailable', message: 'Service temporarily unavailable, try again shortly' }
 
@@ -13,15 +21,17 @@ const TIMED_OUT: ErrorResponse = { statusCode: 503, error: 'Service Unavailable'
 export default fp(async (fastify) => {
   const { handlerTimeoutMs } = fastify.config
   if (handlerTimeoutMs === 0) return
-  const timers = new WeakMap<object, NodeJS.Timeout>()
-  fastify.addHook('onRequest', async (request, reply) => {
-    timers.set(request, setTimeout(() => {
+  fastify.decorateRequest('deadline', null)
+  // Callback hooks and a request property, not async hooks and a side map: this runs on every request.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    request.deadline = setTimeout(() => {
       if (reply.sent) return
       request.log.warn({ timeoutMs: handlerTimeoutMs }, 'request not answered in time: 503')
       reply.code(503).header('retry-after', 5).send(TIMED_OUT)
-    }, handlerTimeoutMs))
+    }, handlerTimeoutMs)
+    done()
   })
-  const clear = async (request: object): Promise<void> => { clearTimeout(timers.get(request)) }
-  fastify.addHook('onResponse', clear)
-  fastify.addHook('onRequestAbort', clear)
+  const stop = (request: FastifyRequest): void => { if (request.deadline !== null) clearTimeout(request.deadline) }
+  fastify.addHook('onResponse', (request, _reply, done) => { stop(request); done() })
+  fastify.addHook('onRequestAbort', (request, done) => { stop(request); done() })
 }, { name: 'deadline', dependencies: ['config'] })
