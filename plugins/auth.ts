@@ -3,7 +3,8 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { unauthorized } from '../src/errors.js'
 import type { Actor } from '../src/tasks/service.js'
-import { createTokenStore, newTokenId, type TokenClaims, type TokenStore } from '../src/users/tokens.js'
+import { createTokenStore, newTokenId, tokenRefusal, type TokenClaims, type TokenState, type TokenStore } from '../src/users/tokens.js'
+import type { Role } from '../src/users/schemas.js'
 
 export type { TokenClaims }
 
@@ -16,7 +17,10 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** onRequest hook: answers 401 unless the request carries a valid, unrevoked bearer token. */
+    /**
+     * onRequest hook: answers 401 unless the request carries a validly signed bearer token, and starts the check
+     * that it is not revoked (401 in preParsing if it is).
+     */
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Like authenticate, but a request without an Authorization header passes through anonymous. */
     authenticateIfPresent: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -27,8 +31,13 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The signed-in user, with the role the database gives them now (not the one in the token). */
     actor: Actor | null
-    /** The verified claims of the bearer token, for logout. */
+    /** The verified claims of the bearer token (the limiter counts per `sub`; logout revokes its `jti`). */
     token: TokenClaims | null
+    /**
+     * The token's revocation / user-state check: started by the limiter in its Redis command, awaited (or, if
+     * nothing started it, made) in preParsing.
+     */
+    tokenCheck: Promise<TokenState> | null
   }
 }
 
@@ -38,7 +47,8 @@ const BEARER = /^Bearer [A-Za-z0-9_.~+/=-]+$/
  * Bearer authentication: HS256 only (alg "none" and every other algorithm are refused), exp and nbf
  * enforced, and every failure is a 401 in the one error shape. A verified token is then checked against
  * the user's current state (src/users/tokens.ts): revoked by logout, issued before a password change,
- * or its user gone -> 401. That check costs one Redis MGET per request.
+ * or its user gone -> 401, in preParsing. The limiter (plugins/limiter.ts) runs in between: its one Redis
+ * command per request also reads the token's state, so checking a token costs no round trip of its own.
  */
 export default fp(async (fastify) => {
   const { config } = fastify
@@ -87,7 +97,7 @@ export default fp(async (fastify) => {
     return claims
   }
 
-  async function verifyBearer (request: FastifyRequest): Promise<void> {
+  function verifyBearer (request: FastifyRequest): void {
     const header = request.headers.authorization
     if (header === undefined || header === '') throw unauthorized('Missing bearer token')
     if (!BEARER.test(header)) throw unauthorized('Authorization header must be "Bearer <token>"')
@@ -97,16 +107,23 @@ export default fp(async (fastify) => {
       !Number.isSafeInteger(claims.ver)) {
       throw unauthorized('Invalid token')
     }
-    const state = await tokens.check(id, claims.jti)
-    if (state.revoked) throw unauthorized('Token revoked')
-    if (state.user === null) throw unauthorized('Invalid token')
-    if (state.user.tokenVersion !== claims.ver) throw unauthorized('Token revoked')
-    request.actor = { id, role: state.user.role }
     request.token = claims
   }
 
-  fastify.decorate('authenticate', async (request: FastifyRequest) => { await verifyBearer(request) })
+  async function settleTokenCheck (request: FastifyRequest): Promise<void> {
+    const claims = request.token as TokenClaims
+    const state = await (request.tokenCheck ?? tokens.check(Number(claims.sub), claims.jti))
+    const refusal = tokenRefusal(state, claims.ver)
+    if (refusal !== null) throw unauthorized(refusal)
+    request.actor = { id: Number(claims.sub), role: (state.user as { role: Role }).role }
+  }
+
+  fastify.decorateRequest('tokenCheck', null)
+  fastify.decorate('authenticate', async (request: FastifyRequest) => { verifyBearer(request) })
   fastify.decorate('authenticateIfPresent', async (request: FastifyRequest) => {
-    if (request.headers.authorization !== undefined) await verifyBearer(request)
+    if (request.headers.authorization !== undefined) verifyBearer(request)
+  })
+  fastify.addHook('preParsing', async (request) => {
+    if (request.token !== null) await settleTokenCheck(request)
   })
 }, { name: 'auth', dependencies: ['config', 'db', 'redis'] })

@@ -1,29 +1,118 @@
 import fp from 'fastify-plugin'
-import rateLimit from '@fastify/rate-limit'
-import type { FastifyRequest } from 'fastify'
-import { createFallbackStore } from '../src/rate-limit/store.js'
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import { serviceUnavailable, tooManyRequests } from '../src/errors.js'
+import { createRedisStore, MemoryCounter, type Count, type CountResult, type RateLimitStore } from '../src/rate-limit/store.js'
+import { tokenRefusal } from '../src/users/tokens.js'
 
-/** Per user when the request is authenticated (auth hooks run first), per client IP otherwise. */
-function clientKey (request: FastifyRequest): string {
-  return request.actor !== null ? `user:${request.actor.id}` : `ip:${request.ip}`
+export interface RateLimitRule {
+  max: number
+  windowMs: number
+  /** What is counted; by default the user of a verified token, else the client IP. */
+  keyGenerator?: (request: FastifyRequest) => string
+  /** Go on counting in this process while Redis is away instead of failing open or closed (brute-force guards). */
+  countLocallyWithoutRedis?: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** This route's own limit, counted apart from the global one; false: not limited. */
+    rateLimit?: RateLimitRule | false
+  }
+  interface FastifyInstance {
+    /** Counts one hit of a limit a handler applies itself (login per username); true when it is exceeded. */
+    rateLimitHit: (key: string, rule: RateLimitRule) => Promise<{ exceeded: boolean, retryAfterS: number }>
+  }
+  interface FastifyRequest {
+    /** A Redis key the route needs (set in its own onRequest hook): it is read in the limiter's command. */
+    limiterReadKey: string | null
+    /** What that read found; null when the limiter did not read it (no Redis, or its count failed). */
+    limiterRead: Promise<string | null> | null
+  }
 }
 
 /**
- * Rate limits, counted in Redis when REDIS_URL is set so every API process shares one count.
- * Routes override the global rule with `config.rateLimit`. When Redis fails, the limits fail open
- * (or closed, with RATE_LIMIT_FAIL_OPEN=false: the error handler turns the store's error into 503),
- * except login's brute-force limits, which go on counting in this process (src/rate-limit/store.ts).
+ * Per user when the request carries a verified token (auth's onRequest hooks run first), per client IP
+ * otherwise.
+ */
+function clientKey (request: FastifyRequest): string {
+  return request.token !== null ? `user:${request.token.sub}` : `ip:${request.ip}`
+}
+
+const retryAfterS = (count: Count): number => Math.max(1, Math.ceil(count.ttlMs / 1000))
+
+/**
+ * Fixed-window rate limits, counted in Redis when REDIS_URL is set so every API process shares one count,
+ * in this process otherwise. The global rule covers every route; a route sets its own with
+ * `config.rateLimit` (counted per route) or opts out with `false`. Every limited response carries
+ * x-ratelimit-limit/-remaining/-reset; a 429 also retry-after.
+ *
+ * One Redis command per request: the count also checks the request's bearer token (deny-list entry and
+ * user state, src/users/tokens.ts) and reads the one key its route asked for (a list's cache generation),
+ * so a cached read makes one round trip in all. Not @fastify/rate-limit, whose store can only count: each
+ * further Redis command cost a cached read 15-20 µs of CPU in the profile (bench/README.md).
+ *
+ * When Redis fails, the limits fail open (or closed, with RATE_LIMIT_FAIL_OPEN=false: 503), except the
+ * brute-force guards, which go on counting in this process.
  */
 export default fp(async (fastify) => {
-  const { config } = fastify
-  await fastify.register(rateLimit, {
-    global: true,
-    max: config.rateLimit.global.max,
-    timeWindow: config.rateLimit.global.windowMs,
-    keyGenerator: clientKey,
-    skipOnError: config.rateLimit.failOpen,
-    ...(config.redis.url !== undefined && {
-      store: createFallbackStore(fastify.redis, fastify.log) as never
-    })
+  const { config, tokens } = fastify
+  const store: RateLimitStore = config.redis.url !== undefined ? createRedisStore(fastify.redis, fastify.log) : new MemoryCounter()
+  const globalRule: RateLimitRule = { max: config.rateLimit.global.max, windowMs: config.rateLimit.global.windowMs }
+
+  fastify.decorateRequest('limiterReadKey', null)
+  fastify.decorateRequest('limiterRead', null)
+
+  async function count (request: FastifyRequest, key: string, rule: RateLimitRule): Promise<Count | null> {
+    const claims = request.token
+    const probe = claims !== null && request.tokenCheck === null ? tokens.probe?.(Number(claims.sub), claims.jti, claims.ver) : undefined
+    const readKey = request.limiterReadKey ?? undefined
+    let result: CountResult
+    try {
+      result = await store.count(key, rule.windowMs, { token: probe, read: readKey, countLocallyWithoutRedis: rule.countLocallyWithoutRedis })
+    } catch (error) {
+      if (config.rateLimit.failOpen) return null
+      request.log.debug({ err: error }, 'rate limit store unavailable: failing closed')
+      throw serviceUnavailable()
+    }
+    if (readKey !== undefined && result.read !== undefined) request.limiterRead = Promise.resolve(result.read)
+    if (probe === undefined || result.token === undefined || claims === null) return result.count
+    // Auth's preParsing hook answers 401 from this check; a token not counted is counted once it proves good.
+    const check = tokens.fromProbe(Number(claims.sub), claims.jti, result.token)
+    request.tokenCheck = check
+    if (result.count !== null) return result.count
+    if (tokenRefusal(await check, claims.ver) !== null) return null
+    return (await store.count(key, rule.windowMs)).count
+  }
+
+  function limitFor (rule: RateLimitRule, namespace: string): onRequestAsyncHookHandler {
+    return async function rateLimit (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      const key = namespace + (rule.keyGenerator ?? clientKey)(request)
+      const counted = await count(request, key, rule)
+      if (counted === null) return
+      const remaining = Math.max(0, rule.max - counted.current)
+      reply.header('x-ratelimit-limit', rule.max)
+      reply.header('x-ratelimit-remaining', remaining)
+      reply.header('x-ratelimit-reset', retryAfterS(counted))
+      if (counted.current <= rule.max) return
+      reply.header('retry-after', retryAfterS(counted))
+      throw tooManyRequests(`Rate limit exceeded, retry in ${retryAfterS(counted)} seconds`)
+    }
+  }
+
+  // A route hook, added last: it runs after the hooks that authenticate (the count is per user) and after the
+  // route's own onRequest (which may name a key to read along).
+  const globalLimit = limitFor(globalRule, 'rate-limit:')
+  fastify.addHook('onRoute', (route) => {
+    const rule = route.config?.rateLimit
+    if (rule === false) return
+    const hook = rule === undefined ? globalLimit : limitFor(rule, `rate-limit:${route.method.toString()}${route.url}-`)
+    const existing = route.onRequest
+    route.onRequest = existing === undefined ? [hook] : [...(Array.isArray(existing) ? existing : [existing]), hook]
+  })
+
+  fastify.decorate('rateLimitHit', async (key: string, rule: RateLimitRule) => {
+    const { count: counted } = await store.count(`rate-limit:${key}`, rule.windowMs, { countLocallyWithoutRedis: rule.countLocallyWithoutRedis })
+    if (counted === null) return { exceeded: false, retryAfterS: 0 }
+    return { exceeded: counted.current > rule.max, retryAfterS: retryAfterS(counted) }
   })
 }, { name: 'limiter', dependencies: ['config', 'redis', 'auth'] })

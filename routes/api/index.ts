@@ -56,7 +56,7 @@ const api: FastifyPluginAsyncTypebox = async (fastify) => {
     })
 
   fastify.get('/check-limiter', {
-    config: { rateLimit: { max: config.rateLimit.checkLimiter.max, timeWindow: config.rateLimit.checkLimiter.windowMs } },
+    config: { rateLimit: config.rateLimit.checkLimiter },
     schema: {
       operationId: 'checkLimiter',
       tags: ['health'],

@@ -41,17 +41,12 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
   const LOOKS_LIKE_A_DATE = /^\d{4}-\d{2}-\d{2}$/
 
   fastify.get('/task/:date', {
-    config: { rateLimit: { max: config.rateLimit.taskList.max, timeWindow: config.rateLimit.taskList.windowMs } },
-    // Runs after authentication and before the limiter: the cache's generation check then travels to Redis
-    // in the same pipeline as the limiter's count, one round trip for both. A 429 wastes one small GET.
+    config: { rateLimit: config.rateLimit.taskList },
+    // Runs after authentication and before the limiter, whose Redis command then reads the cache's generation
+    // key too: one round trip for the token check, the count and the cache check.
     onRequest: (request, _reply, done) => {
       const { date } = request.params as { date?: string }
-      if (date !== undefined && LOOKS_LIKE_A_DATE.test(date)) {
-        const generation = taskService.prefetchListGeneration(date)
-        // Not awaited if the request is refused before the handler: its failure must not go unhandled.
-        generation.catch(() => {})
-        request.listGeneration = generation
-      }
+      if (date !== undefined && LOOKS_LIKE_A_DATE.test(date)) request.limiterReadKey = taskService.listGenerationKey(date) ?? null
       done()
     },
     schema: {
@@ -64,7 +59,7 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { date } = request.params
-    const json = await taskService.listJsonForDate(actorOf(request), date, request.listGeneration ?? undefined)
+    const json = await taskService.listJsonForDate(actorOf(request), date, request.limiterRead ?? undefined)
     if (json.length === 2) throw notFound(`No tasks found for ${date}`) // '[]'
     // The list is already JSON bytes (as cached): splice them in rather than parse, serialise and encode again.
     let body = bodies.get(json)

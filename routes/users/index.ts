@@ -9,11 +9,7 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
   const { config } = fastify
   // Brute-force guard per account: counted per username whatever the client IP (a botnet spreading its
   // guesses over many addresses still hits it). The per-IP limit below stops one client trying many names.
-  const loginAttemptsPerUsername = fastify.createRateLimit({
-    max: config.rateLimit.loginPerUsernameMax,
-    timeWindow: config.rateLimit.login.windowMs,
-    keyGenerator: (request) => `login:user:${(request.body as LoginBody).username}`
-  })
+  const perUsername = { max: config.rateLimit.loginPerUsernameMax, windowMs: config.rateLimit.login.windowMs, countLocallyWithoutRedis: true }
 
   fastify.post('/register', {
     onRequest: fastify.authenticateIfPresent,
@@ -35,16 +31,16 @@ const users: FastifyPluginAsyncTypebox = async (fastify) => {
     config: {
       // Brute-force guard: counted per client IP, whoever the request claims to be.
       rateLimit: {
-        max: config.rateLimit.login.max,
-        timeWindow: config.rateLimit.login.windowMs,
-        keyGenerator: (request) => `login:ip:${request.ip}`
+        ...config.rateLimit.login,
+        keyGenerator: (request) => `login:ip:${request.ip}`,
+        countLocallyWithoutRedis: true
       }
     },
     preHandler: async (request, reply) => {
-      const limit = await loginAttemptsPerUsername(request)
-      if (limit.isAllowed || !limit.isExceeded) return
-      reply.header('retry-after', limit.ttlInSeconds)
-      throw tooManyRequests(`Too many login attempts for this account, retry in ${limit.ttlInSeconds} seconds`)
+      const limit = await fastify.rateLimitHit(`login:user:${request.body.username}`, perUsername)
+      if (!limit.exceeded) return
+      reply.header('retry-after', limit.retryAfterS)
+      throw tooManyRequests(`Too many login attempts for this account, retry in ${limit.retryAfterS} seconds`)
     },
     schema: {
       operationId: 'login',

@@ -77,6 +77,8 @@ export function createResilientTaskListCache (
       const purged = await purgeTaskLists()
       // A failure during the purge may have left another stale list behind: go round again.
       if (epoch === startedAt) {
+        // A generation read just before the purge may still match a copy held here from before the outage.
+        inner.forgetLocalCopies?.()
         dirty = false
         log.info(`task list cache purged after a Redis failure (${purged} lists)`)
       }
@@ -103,18 +105,17 @@ export function createResilientTaskListCache (
   return {
     get purgePending () { return dirty },
 
-    async generation (date) {
-      if (dirty || redis.status !== 'ready') return BYPASS
-      return await inner.generation(date)
+    generationKey (date) {
+      // While bypassed, nothing is worth reading ahead: read() answers a miss.
+      if (dirty || redis.status !== 'ready') return undefined
+      return inner.generationKey?.(date)
     },
 
-    async read (date, viewer, pendingGeneration): Promise<CachedTaskList> {
+    async read (date, viewer, readAhead): Promise<CachedTaskList> {
       if (dirty || redis.status !== 'ready') return { json: null, generation: BYPASS }
       const readAt = epoch
       try {
-        // A generation prefetched while the cache was bypassed is no generation at all.
-        if (pendingGeneration !== undefined && await pendingGeneration === BYPASS) return { json: null, generation: BYPASS }
-        const cached = await inner.read(date, viewer, pendingGeneration)
+        const cached = await inner.read(date, viewer, readAhead)
         return { json: cached.json, generation: `${readAt}/${cached.generation}` }
       } catch {
         return { json: null, generation: BYPASS }

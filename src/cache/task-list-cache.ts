@@ -21,14 +21,19 @@ export interface CachedTaskList {
 
 export interface TaskListCache {
   /**
-   * Starts reading a date's generation, for `read` to use: a caller that starts it early (before the rate
-   * limiter's Redis command) gets both answers from one round trip. It reflects every write that completed
-   * before it was called, which is what read-your-write needs.
+   * The Redis key holding a date's generation, for a caller about to make a Redis round trip anyway (the rate
+   * limiter's): it reads the key in it and hands the value to `read`. Undefined: nothing to read ahead.
    */
-  generation: (date: string) => Promise<string>
-  read: (date: string, viewer: Viewer, generation?: Promise<string>) => Promise<CachedTaskList>
+  generationKey?: (date: string) => string | undefined
+  /**
+   * A day's list as the viewer sees it, or a miss. `generation` is the value of generationKey(date) read in
+   * the caller's round trip (null: the key was missing), read after every write that the request follows.
+   */
+  read: (date: string, viewer: Viewer, generation?: Promise<string | null>) => Promise<CachedTaskList>
   fill: (date: string, viewer: Viewer, json: string, generation: string) => Promise<void>
   invalidate: (change: TaskListChange) => Promise<void>
+  /** Drops the lists held in this process (after a purge: a generation read before it may match an old copy). */
+  forgetLocalCopies?: () => void
 }
 
 /** `task:<date>` for the admin view, `task:<date>:user:<id>` for a user's: the old service's key format. */
@@ -132,6 +137,11 @@ class LocalLists {
     this.bytes += json.length
   }
 
+  clear (): void {
+    this.entries.clear()
+    this.bytes = 0
+  }
+
   delete (key: string): void {
     const entry = this.entries.get(key)
     if (entry === undefined) return
@@ -161,18 +171,17 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
   const generationTtlMs = ttlS * 2 * 1000
   const local = (options.localMaxBytes ?? 0) > 0 ? new LocalLists(options.localMaxBytes as number, ttlS * 1000) : undefined
 
-  const readGeneration = async (date: string): Promise<string> => await redis.get(generationKey(date)) ?? NO_GENERATION
-
   return {
-    generation: readGeneration,
-    async read (date, viewer, pendingGeneration) {
+    generationKey,
+    async read (date, viewer, readAhead) {
       const listKey = taskListKey(date, viewer)
-      if (local === undefined && pendingGeneration === undefined) {
+      if (local === undefined && readAhead === undefined) {
         const [json, generation] = await redis.mgetBuffer(listKey, generationKey(date))
-        return { json: json ?? null, generation: generation?.toString() ?? '0' }
+        return { json: json ?? null, generation: generation?.toString() ?? NO_GENERATION }
       }
-      // The hot path: one small GET; the list itself only when this process does not hold that generation.
-      const generation = await (pendingGeneration ?? readGeneration(date))
+      // The hot path: the generation came with the limiter's command; the list itself only when this process
+      // does not hold that generation.
+      const generation = (await (readAhead ?? redis.get(generationKey(date)))) ?? NO_GENERATION
       const held = local?.get(listKey, generation) ?? null
       if (held !== null) return { json: held, generation }
       // A list read after the generation is at least as new as it (a write deletes the list when it moves the
@@ -190,7 +199,8 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
       const { lists, generations } = keysTouchedBy(change)
       if (generations.length === 0) return
       await redis.invalidateTaskLists(generations.length + lists.length, ...generations, ...lists, generations.length, generationTtlMs)
-    }
+    },
+    forgetLocalCopies () { local?.clear() }
   }
 }
 
@@ -204,7 +214,6 @@ export function createMemoryTaskListCache (ttlS: number, maxEntries = 10_000): T
   const generationOf = (date: string): string => String(generations.get(date) ?? 0)
 
   return {
-    generation: async (date) => generationOf(date),
     async read (date, viewer) {
       const key = taskListKey(date, viewer)
       const entry = entries.get(key)

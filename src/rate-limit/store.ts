@@ -1,34 +1,81 @@
 import type { Redis, Result } from 'ioredis'
 
-type Callback = (error: Error | null, result?: { current: number, ttl: number }) => void
+/** One hit counted in a fixed window: the hits so far, and the time left until the window ends. */
+export interface Count { current: number, ttlMs: number }
+
+/** A bearer token to check in the same Redis command as its count (keys from src/users/tokens.ts). */
+export interface TokenProbe { revokedKey: string, stateKey: string, version: number }
+
+/** What Redis holds about a probed token: whether it is on the deny-list, and its user's cached state. */
+export interface TokenProbeAnswer { revoked: boolean, state: string | null }
+
+export interface CountResult {
+  /** null when not counted: the probed token is revoked, outdated or of a user Redis holds no state for. */
+  count: Count | null
+  token?: TokenProbeAnswer
+  /** The value of the key read along (null: missing). */
+  read?: string | null
+}
+
+export interface CountOptions {
+  token?: TokenProbe
+  /** One more key to read in the same command: a route's reads share the request's one round trip. */
+  read?: string
+  /** Go on counting in this process while Redis is away (brute-force guards), rather than fail. */
+  countLocallyWithoutRedis?: boolean
+}
+
+export interface RateLimitStore {
+  /** Counts one hit on `key`; a store that cannot probe or read along answers without `token` and `read`. */
+  count: (key: string, windowMs: number, options?: CountOptions) => Promise<CountResult>
+}
 
 export interface StoreLogger {
   warn: (obj: object, msg: string) => void
   info: (msg: string) => void
 }
 
-// INCR, and start the window on the first hit: the same algorithm as @fastify/rate-limit's RedisStore.
-const INCREMENT = `
+/**
+ * INCR, starting the window on the first hit; before it, the token's deny-list entry and its user's state
+ * (a token revoked, of an older version or of an unknown user is not counted: whoever holds a revoked
+ * token must not use up its user's limit) and one key read along. One command, one round trip.
+ * KEYS: counter, [deny-list entry, user state,] [read]; ARGV: window ms, '1' if probing a token, its version.
+ */
+const COUNT = `
+local next_key = 2
+local revoked, state = 0, false
+if ARGV[2] == '1' then
+  revoked = redis.call('EXISTS', KEYS[2])
+  state = redis.call('GET', KEYS[3])
+  next_key = 4
+end
+local read = false
+if #KEYS >= next_key then read = redis.call('GET', KEYS[next_key]) end
+if ARGV[2] == '1' and (revoked == 1 or not state or string.match(state, '^%-?%d+') ~= ARGV[3]) then
+  return {0, 0, revoked, state, read}
+end
 local current = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if current == 1 or ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
-return {current, ttl}`
+return {current, ttl, revoked, state, read}`
+
+type CountReply = [number, number, number, string | null, string | null]
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    rateLimitIncrement: (key: string, windowMs: number) => Result<[number, number], Context>
+    rateLimitCount: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<CountReply, Context>
   }
 }
 
 /** A fixed-window counter in this process: bounded, oldest keys dropped first. */
-export class MemoryCounter {
+export class MemoryCounter implements RateLimitStore {
   private readonly windows = new Map<string, { count: number, resetAt: number }>()
   constructor (private readonly maxKeys = 10_000) {}
 
-  increment (key: string, windowMs: number, now = Date.now()): { current: number, ttl: number } {
+  increment (key: string, windowMs: number, now = Date.now()): Count {
     let entry = this.windows.get(key)
     if (entry === undefined || entry.resetAt <= now) {
       this.windows.delete(key)
@@ -37,53 +84,53 @@ export class MemoryCounter {
       this.windows.set(key, entry)
     }
     entry.count++
-    return { current: entry.count, ttl: entry.resetAt - now }
+    return { current: entry.count, ttlMs: entry.resetAt - now }
+  }
+
+  async count (key: string, windowMs: number): Promise<CountResult> {
+    return { count: this.increment(key, windowMs) }
   }
 }
 
-/** Which keys keep being counted in this process while Redis is away (the login brute-force guard). */
-export const countsLocallyWithoutRedis = (key: string): boolean => key.startsWith('login:')
-
-interface SharedState { redis: Redis, log: StoreLogger, degraded: boolean, local: MemoryCounter }
-
 /**
- * A @fastify/rate-limit store counting in Redis, shared by every API process. When Redis fails:
- * - login keys (`login:...`) are counted in this process instead, so brute force stays limited;
- * - any other key reports the error, and the plugin's skipOnError (RATE_LIMIT_FAIL_OPEN) decides:
- *   serve the request (fail open) or refuse it (fail closed, 503 through the error handler).
- * The outage is logged once, and its end once.
+ * Counts in Redis, shared by every API process. When Redis fails, counts marked countLocallyWithoutRedis
+ * (login's brute-force guards) go on in this process and any other count fails: the limiter then fails open or closed
+ * (RATE_LIMIT_FAIL_OPEN). The outage is logged once, and its end once.
  */
-export function createFallbackStore (redis: Redis, log: StoreLogger): new (options: object) => object {
-  if (typeof redis.rateLimitIncrement !== 'function') {
-    redis.defineCommand('rateLimitIncrement', { numberOfKeys: 1, lua: INCREMENT })
+export function createRedisStore (redis: Redis, log: StoreLogger): RateLimitStore {
+  if (typeof redis.rateLimitCount !== 'function') {
+    // The number of keys varies per call: it is the command's first argument.
+    redis.defineCommand('rateLimitCount', { lua: COUNT })
   }
-  const shared: SharedState = { redis, log, degraded: false, local: new MemoryCounter() }
+  const local = new MemoryCounter()
+  let degraded = false
 
-  class FallbackStore {
-    constructor (_options: object, private readonly namespace = 'rate-limit:') {}
-
-    incr (key: string, callback: Callback, timeWindow: number): void {
-      const fullKey = this.namespace + key
-      shared.redis.rateLimitIncrement(fullKey, timeWindow).then(([current, ttl]) => {
-        if (shared.degraded) {
-          shared.degraded = false
-          shared.log.info('rate limits are counted in Redis again')
+  return {
+    async count (key, windowMs, options = {}) {
+      const { token, read } = options
+      const keys = token === undefined ? [key] : [key, token.revokedKey, token.stateKey]
+      if (read !== undefined) keys.push(read)
+      let reply: CountReply
+      try {
+        reply = await redis.rateLimitCount(keys.length, ...keys, windowMs, token === undefined ? '0' : '1', token?.version ?? 0)
+      } catch (error) {
+        if (!degraded) {
+          degraded = true
+          log.warn({ err: error }, 'rate limit store unavailable: login counted in-process, other limits per RATE_LIMIT_FAIL_OPEN')
         }
-        callback(null, { current, ttl })
-      }, (error: Error) => {
-        if (!shared.degraded) {
-          shared.degraded = true
-          shared.log.warn({ err: error }, 'rate limit store unavailable: login counted in-process, other limits per RATE_LIMIT_FAIL_OPEN')
-        }
-        if (countsLocallyWithoutRedis(key)) callback(null, shared.local.increment(fullKey, timeWindow))
-        else callback(error)
-      })
-    }
-
-    child (routeOptions: { routeInfo?: { method?: string, url?: string } }): FallbackStore {
-      const route = routeOptions.routeInfo?.url !== undefined ? `${routeOptions.routeInfo.method ?? ''}${routeOptions.routeInfo.url}-` : ''
-      return new FallbackStore({}, `${this.namespace}${route}`)
+        if (options.countLocallyWithoutRedis === true) return { count: local.increment(key, windowMs) }
+        throw error
+      }
+      if (degraded) {
+        degraded = false
+        log.info('rate limits are counted in Redis again')
+      }
+      const [current, ttlMs, revoked, state, value] = reply
+      return {
+        count: current === 0 ? null : { current, ttlMs },
+        ...(token !== undefined && { token: { revoked: revoked === 1, state } }),
+        ...(read !== undefined && { read: value })
+      }
     }
   }
-  return FallbackStore
 }

@@ -190,16 +190,16 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
       return toTask(task)
     },
 
-    /** Starts the cache's freshness check for a day's list; hand the result to listJsonForDate. */
-    prefetchListGeneration (date: string): Promise<string> {
-      return cache.generation(date)
+    /** The key to read in the request's Redis round trip and hand to listJsonForDate (undefined: none). */
+    listGenerationKey (date: string): string | undefined {
+      return cache.generationKey?.(date)
     },
 
     /**
      * The actor's active tasks of a day as a JSON array (UTF-8 bytes), from the cache when it holds them.
      * The same bytes are returned for as long as the cache holds them, so callers may memoise on them.
      */
-    async listJsonForDate (actor: Actor, date: string, generation?: Promise<string>): Promise<Buffer> {
+    async listJsonForDate (actor: Actor, date: string, generation?: Promise<string | null>): Promise<Buffer> {
       const viewer = viewerOf(actor)
       const cached = await cache.read(date, viewer, generation)
       if (cached.json !== null) return cached.json

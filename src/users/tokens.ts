@@ -3,6 +3,7 @@ import { and, eq, gt, lte, sql } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import type { Database } from '../db/client.js'
 import { revokedTokens, users } from '../db/schema.js'
+import type { TokenProbe, TokenProbeAnswer } from '../rate-limit/store.js'
 import type { Role } from './schemas.js'
 
 /**
@@ -23,6 +24,14 @@ export interface TokenStateDeps {
 
 /** The user behind a token as the database has it now; null when the user no longer exists. */
 export interface TokenState { revoked: boolean, user: { tokenVersion: number, role: Role } | null }
+
+/** Why a token in this state is refused (the 401's message), or null when it is good. */
+export function tokenRefusal (state: TokenState, tokenVersion: number): string | null {
+  if (state.revoked) return 'Token revoked'
+  if (state.user === null) return 'Invalid token'
+  if (state.user.tokenVersion !== tokenVersion) return 'Token revoked'
+  return null
+}
 
 const revokedKey = (jti: string): string => `revoked-token:${jti}`
 const stateKey = (userId: number): string => `user-auth:${userId}`
@@ -52,6 +61,13 @@ export interface TokenStore {
    * state is cached in this process, where every change to it is made.
    */
   check: (userId: number, jti: string) => Promise<TokenState>
+  /**
+   * With Redis: the keys to check a token by, for the rate limiter's command to read along with its count
+   * (one round trip for both); hand what it found to `fromProbe`. Absent without Redis.
+   */
+  probe?: (userId: number, jti: string, tokenVersion: number) => TokenProbe
+  /** A token's state from what the probe found in Redis; PostgreSQL answers when Redis held no state. */
+  fromProbe: (userId: number, jti: string, answer: TokenProbeAnswer) => Promise<TokenState>
   /** Revokes one token until it expires: durably in PostgreSQL, then in Redis' deny-list. */
   revoke: (userId: number, jti: string, expiresAt: Date) => Promise<void>
   /** Forgets a user's cached state, so the next request reads PostgreSQL (after a password change). */
@@ -76,26 +92,42 @@ export function createTokenStore ({ db, redis, stateTtlS }: TokenStateDeps): Tok
     await redis?.del(stateKey(userId)).catch(() => {})
   }
 
+  // What Redis answered (deny-list entry, cached state) -> the token's state; a miss loads PostgreSQL and caches
+  // the user's state AFTER their revoked tokens.
+  async function resolve (redis: Redis, userId: number, jti: string, revoked: boolean, cached: string | null): Promise<TokenState> {
+    if (revoked) return { revoked: true, user: null }
+    if (cached !== null) return { revoked: false, user: parseState(cached) }
+    const loaded = await loadFromDatabase(db, userId, jti)
+    const transaction = redis.multi()
+    for (const { jti: revokedJti, expiresAt } of loaded.revocations) {
+      transaction.set(revokedKey(revokedJti), '1', 'PX', Math.max(1, expiresAt.getTime() - Date.now()))
+    }
+    const value = loaded.user === null ? GONE : `${loaded.user.tokenVersion}:${loaded.user.role}`
+    transaction.set(stateKey(userId), value, 'EX', stateTtlS)
+    await transaction.exec().catch(() => {})
+    return loaded
+  }
+
   return {
     async check (userId, jti) {
       if (redis === undefined) return await checkWithoutRedis(userId, jti)
       if (redis.status !== 'ready') return await loadFromDatabase(db, userId, jti)
+      let found: Array<string | null>
       try {
-        const [revoked, cached] = await redis.mget(revokedKey(jti), stateKey(userId))
-        if (typeof revoked === 'string') return { revoked: true, user: null }
-        if (typeof cached === 'string') return { revoked: false, user: parseState(cached) }
+        found = await redis.mget(revokedKey(jti), stateKey(userId))
       } catch {
         return await loadFromDatabase(db, userId, jti)
       }
-      const loaded = await loadFromDatabase(db, userId, jti)
-      const transaction = redis.multi()
-      for (const { jti: revokedJti, expiresAt } of loaded.revocations) {
-        transaction.set(revokedKey(revokedJti), '1', 'PX', Math.max(1, expiresAt.getTime() - Date.now()))
-      }
-      const value = loaded.user === null ? GONE : `${loaded.user.tokenVersion}:${loaded.user.role}`
-      transaction.set(stateKey(userId), value, 'EX', stateTtlS)
-      await transaction.exec().catch(() => {})
-      return loaded
+      return await resolve(redis, userId, jti, typeof found[0] === 'string', found[1] ?? null)
+    },
+
+    ...(redis !== undefined && {
+      probe: (userId, jti, tokenVersion) => ({ revokedKey: revokedKey(jti), stateKey: stateKey(userId), version: tokenVersion })
+    }),
+
+    async fromProbe (userId, jti, answer) {
+      if (redis === undefined) return await checkWithoutRedis(userId, jti)
+      return await resolve(redis, userId, jti, answer.revoked, answer.state)
     },
 
     async revoke (userId, jti, expiresAt) {
