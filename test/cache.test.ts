@@ -197,3 +197,22 @@ await t.test('a write whose invalidation failed: the purge after the outage void
 
   t.equal((await reader.read(date, viewer)).json, null, 'the other process no longer serves its copy')
 })
+
+await t.test('a cached read makes one Redis command: the limiter\'s count, which also checks the token and reads the generation', async (t) => {
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: bob.auth, payload: { task_name: 'b-one-trip', date: '2025-09-09' } })
+  t.equal((await list(bob, '2025-09-09')).statusCode, 200, 'filled')
+  t.equal((await list(bob, '2025-09-09')).statusCode, 200, 'held in this process')
+  const monitor = await redis.monitor()
+  const commands: string[] = []
+  // MONITOR shows what a script runs too, marked "lua": only what clients sent counts as a round trip.
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (!source.includes('lua') && args.some((arg) => arg.startsWith(prefix))) commands.push(args.join(' '))
+  })
+  const served = await list(bob, '2025-09-09')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  monitor.disconnect()
+  t.equal(served.statusCode, 200)
+  t.equal(served.json().task_list[0].task_name, 'b-one-trip')
+  t.equal(commands.length, 1, commands.join('\n'))
+  t.match(commands[0], new RegExp(`rate-limit:.*revoked-token:.*user-auth:${bob.id}.*task-generation:2025-09-09`))
+})

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildFromConfig, signUp, testConfig } from './helper.js'
+import { build, buildFromConfig, signUp, testConfig } from './helper.js'
 
 const config = await testConfig(t, {
   RATE_LIMIT_MAX: '8',
@@ -64,4 +64,39 @@ await t.test('health checks are not rate limited', async (t) => {
   for (let i = 0; i < 10; i++) {
     t.equal((await app.inject({ method: 'GET', url: '/api/health/db', remoteAddress: '10.0.3.1' })).statusCode, 200)
   }
+})
+
+await t.test('a revoked token is refused and does not use up its user\'s limit', async (t) => {
+  const app = await build(t, { RATE_LIMIT_TASK_LIST_MAX: '3' })
+  const dave = await signUp(app, 'dave')
+  const login = await app.inject({ method: 'POST', url: '/users/login', payload: { username: 'dave', password: 'dave-password' } })
+  const stolen = { authorization: `Bearer ${login.json<{ access_token: string }>().access_token}` }
+  t.equal((await app.inject({ method: 'POST', url: '/users/logout', headers: stolen })).statusCode, 200)
+  for (let i = 0; i < 5; i++) {
+    t.equal((await app.inject({ method: 'GET', url: '/tasks/task/2025-04-06', headers: stolen })).statusCode, 401)
+  }
+  const statuses = []
+  for (let i = 0; i < 4; i++) {
+    statuses.push((await app.inject({ method: 'GET', url: '/tasks/task/2025-04-06', headers: dave.auth })).statusCode)
+  }
+  t.same(statuses, [404, 404, 404, 429], 'dave\'s own token still has his whole limit')
+})
+
+await t.test('a token issued before a password change is not counted either, even when its user\'s state is not cached', async (t) => {
+  const app = await build(t, { RATE_LIMIT_TASK_LIST_MAX: '3' })
+  const erin = await signUp(app, 'erin')
+  const changed = await app.inject({
+    method: 'POST', url: '/users/change-password', headers: erin.auth, payload: { current_password: 'erin-password', new_password: 'erin-new-password' }
+  })
+  t.equal(changed.statusCode, 200)
+  const fresh = { authorization: `Bearer ${changed.json<{ access_token: string }>().access_token}` }
+  await app.tokens.forget(erin.id)
+  for (let i = 0; i < 4; i++) {
+    t.equal((await app.inject({ method: 'GET', url: '/tasks/task/2025-04-06', headers: erin.auth })).statusCode, 401)
+  }
+  const statuses = []
+  for (let i = 0; i < 4; i++) {
+    statuses.push((await app.inject({ method: 'GET', url: '/tasks/task/2025-04-06', headers: fresh })).statusCode)
+  }
+  t.same(statuses, [404, 404, 404, 429])
 })
