@@ -1,7 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { serviceUnavailable, tooManyRequests } from '../src/errors.js'
-import { createRedisStore, MemoryCounter, type Count, type CountResult, type RateLimitStore } from '../src/rate-limit/store.js'
+import {
+  createRedisStore, MemoryCounter, type Count, type CountResult, type RateLimitStore, type ReadAhead, type ReadAheadResult
+} from '../src/rate-limit/store.js'
 import { tokenRefusal } from '../src/users/tokens.js'
 
 export interface RateLimitRule {
@@ -23,10 +25,10 @@ declare module 'fastify' {
     rateLimitHit: (key: string, rule: RateLimitRule) => Promise<{ exceeded: boolean, retryAfterS: number }>
   }
   interface FastifyRequest {
-    /** A Redis key the route needs (set in its own onRequest hook): it is read in the limiter's command. */
-    limiterReadKey: string | null
-    /** What that read found; null when the limiter did not read it (no Redis, or its count failed). */
-    limiterRead: Promise<string | null> | null
+    /** Redis keys the route needs (set in its own onRequest hook): they are read in the limiter's command. */
+    limiterReadAhead: ReadAhead | null
+    /** What that read found; null when the limiter did not read them (no Redis, or its count failed). */
+    limiterRead: Promise<ReadAheadResult> | null
   }
 }
 
@@ -47,8 +49,8 @@ const retryAfterS = (count: Count): number => Math.max(1, Math.ceil(count.ttlMs 
  * x-ratelimit-limit/-remaining/-reset; a 429 also retry-after.
  *
  * One Redis command per request: the count also checks the request's bearer token (deny-list entry and
- * user state, src/users/tokens.ts) and reads the one key its route asked for (a list's cache generation),
- * so a cached read makes one round trip in all. Not @fastify/rate-limit, whose store can only count: each
+ * user state, src/users/tokens.ts) and reads the keys its route asked for (a list's cache generation, and
+ * the list itself unless this process holds it at that generation), so a read makes one round trip in all. Not @fastify/rate-limit, whose store can only count: each
  * further Redis command cost a cached read 15-20 µs of CPU in the profile (bench/README.md).
  *
  * When Redis fails, the limits fail open (or closed, with RATE_LIMIT_FAIL_OPEN=false: 503), except the
@@ -59,22 +61,22 @@ export default fp(async (fastify) => {
   const store: RateLimitStore = config.redis.url !== undefined ? createRedisStore(fastify.redis, fastify.log) : new MemoryCounter()
   const globalRule: RateLimitRule = { max: config.rateLimit.global.max, windowMs: config.rateLimit.global.windowMs }
 
-  fastify.decorateRequest('limiterReadKey', null)
+  fastify.decorateRequest('limiterReadAhead', null)
   fastify.decorateRequest('limiterRead', null)
 
   async function count (request: FastifyRequest, key: string, rule: RateLimitRule): Promise<Count | null> {
     const claims = request.token
     const probe = claims !== null && request.tokenCheck === null ? tokens.probe?.(Number(claims.sub), claims.jti, claims.ver) : undefined
-    const readKey = request.limiterReadKey ?? undefined
+    const readAhead = request.limiterReadAhead ?? undefined
     let result: CountResult
     try {
-      result = await store.count(key, rule.windowMs, { token: probe, read: readKey, countLocallyWithoutRedis: rule.countLocallyWithoutRedis })
+      result = await store.count(key, rule.windowMs, { token: probe, read: readAhead, countLocallyWithoutRedis: rule.countLocallyWithoutRedis })
     } catch (error) {
       if (config.rateLimit.failOpen) return null
       request.log.debug({ err: error }, 'rate limit store unavailable: failing closed')
       throw serviceUnavailable()
     }
-    if (readKey !== undefined && result.read !== undefined) request.limiterRead = Promise.resolve(result.read)
+    if (result.read !== undefined) request.limiterRead = Promise.resolve(result.read)
     if (probe === undefined || result.token === undefined || claims === null) return result.count
     // Auth's preParsing hook answers 401 from this check; a token not counted is counted once it proves good.
     const check = tokens.fromProbe(Number(claims.sub), claims.jti, result.token)

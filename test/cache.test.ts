@@ -198,21 +198,52 @@ await t.test('a write whose invalidation failed: the purge after the outage void
   t.equal((await reader.read(date, viewer)).json, null, 'the other process no longer serves its copy')
 })
 
+/** The commands Redis received from clients (not those its scripts ran) with this file's prefix, during `send`. */
+async function redisCommandsOf<T> (send: () => Promise<T>): Promise<{ commands: string[], served: T }> {
+  const monitor = await redis.monitor()
+  const commands: string[] = []
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (!source.includes('lua') && args.some((arg) => arg.startsWith(prefix))) commands.push(args.join(' '))
+  })
+  const served = await send()
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  monitor.disconnect()
+  return { commands, served }
+}
+
 await t.test('a cached read makes one Redis command: the limiter\'s count, which also checks the token and reads the generation', async (t) => {
   await app.inject({ method: 'POST', url: '/tasks/create-task', headers: bob.auth, payload: { task_name: 'b-one-trip', date: '2025-09-09' } })
   t.equal((await list(bob, '2025-09-09')).statusCode, 200, 'filled')
   t.equal((await list(bob, '2025-09-09')).statusCode, 200, 'held in this process')
-  const monitor = await redis.monitor()
-  const commands: string[] = []
-  // MONITOR shows what a script runs too, marked "lua": only what clients sent counts as a round trip.
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (!source.includes('lua') && args.some((arg) => arg.startsWith(prefix))) commands.push(args.join(' '))
-  })
-  const served = await list(bob, '2025-09-09')
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  monitor.disconnect()
+  const { commands, served } = await redisCommandsOf(() => list(bob, '2025-09-09'))
   t.equal(served.statusCode, 200)
   t.equal(served.json().task_list[0].task_name, 'b-one-trip')
   t.equal(commands.length, 1, commands.join('\n'))
   t.match(commands[0], new RegExp(`rate-limit:.*revoked-token:.*user-auth:${bob.id}.*task-generation:2025-09-09`))
+})
+
+await t.test('a process that does not hold a list gets it in that same command; a changed role reads the right list', async (t) => {
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: bob.auth, payload: { task_name: 'b-ahead', date: '2025-09-10' } })
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'a-ahead', date: '2025-09-10' } })
+  t.equal((await list(bob, '2025-09-10')).statusCode, 200, 'filled in Redis by the first process')
+  const other = await buildFromConfig(t, config)
+  const { commands, served } = await redisCommandsOf(() => other.inject({ method: 'GET', url: '/tasks/task/2025-09-10', headers: bob.auth }))
+  t.same(served.json().task_list.map((task: { task_name: string }) => task.task_name), ['b-ahead'])
+  t.equal(commands.length, 1, commands.join('\n'))
+  t.match(commands[0], new RegExp(`task-generation:2025-09-10 ${prefix}task:2025-09-10:user:${bob.id}`))
+
+  // Bob's token says "user": the command reads his list ahead. Made admin in the database, he is served the
+  // whole day (the role the request acts with is the current one), not the list read ahead.
+  const sql = (await import('postgres')).default(config.db.url as string, { max: 1, onnotice: () => {} })
+  t.teardown(async () => { await sql.end() })
+  await sql`update users set role = 'admin' where id = ${bob.id}`
+  await app.tokens.forget(bob.id)
+  // A write moves the date's generation on (bob's own list stays in Redis: the task is not his), so the
+  // command reads his list ahead again.
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'a-ahead-2', date: '2025-09-10' } })
+  t.same((await names(bob, '2025-09-10')).sort(), ['a-ahead', 'a-ahead-2', 'b-ahead'])
+  await sql`update users set role = 'user' where id = ${bob.id}`
+  await app.tokens.forget(bob.id)
+  t.same(await names(bob, '2025-09-10'), ['b-ahead'])
+  t.ok(await redis.exists(`${prefix}task:2025-09-10:user:${bob.id}`), 'his list was there to be read ahead')
 })

@@ -42,11 +42,15 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/task/:date', {
     config: { rateLimit: config.rateLimit.taskList },
-    // Runs after authentication and before the limiter, whose Redis command then reads the cache's generation
-    // key too: one round trip for the token check, the count and the cache check.
+    // Runs after authentication and before the limiter, whose Redis command then reads the cache's keys too:
+    // one round trip for the token check, the count and the cache. The token's role picks the list to read
+    // ahead; should the user's role have changed since, the handler reads the right one.
     onRequest: (request, _reply, done) => {
       const { date } = request.params as { date?: string }
-      if (date !== undefined && LOOKS_LIKE_A_DATE.test(date)) request.limiterReadKey = taskService.listGenerationKey(date) ?? null
+      const claims = request.token
+      if (claims !== null && date !== undefined && LOOKS_LIKE_A_DATE.test(date)) {
+        request.limiterReadAhead = taskService.listReadAhead({ id: Number(claims.sub), role: claims.role }, date) ?? null
+      }
       done()
     },
     schema: {
@@ -59,7 +63,9 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const { date } = request.params
-    const json = await taskService.listJsonForDate(actorOf(request), date, request.limiterRead ?? undefined)
+    const { limiterReadAhead: asked, limiterRead: found } = request
+    const ahead = asked !== null && found !== null ? { asked, found } : undefined
+    const json = await taskService.listJsonForDate(actorOf(request), date, ahead)
     if (json.length === 2) throw notFound(`No tasks found for ${date}`) // '[]'
     // The list is already JSON bytes (as cached): splice them in rather than parse, serialise and encode again.
     let body = bodies.get(json)

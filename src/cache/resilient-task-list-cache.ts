@@ -105,10 +105,10 @@ export function createResilientTaskListCache (
   return {
     get purgePending () { return dirty },
 
-    generationKey (date) {
+    readAhead (date, viewer) {
       // While bypassed, nothing is worth reading ahead: read() answers a miss.
       if (dirty || redis.status !== 'ready') return undefined
-      return inner.generationKey?.(date)
+      return inner.readAhead?.(date, viewer)
     },
 
     async read (date, viewer, readAhead): Promise<CachedTaskList> {

@@ -1,4 +1,5 @@
 import type { Redis, Result } from 'ioredis'
+import type { ReadAhead, ReadAheadResult } from '../rate-limit/store.js'
 
 /** Who is looking at a day's list: an admin sees the whole day, a user what they created or are assigned. */
 export type Viewer = { role: 'admin' } | { role: 'user', userId: number }
@@ -19,17 +20,20 @@ export interface CachedTaskList {
   generation: string
 }
 
+/** What a caller read ahead for `read`, in a Redis round trip it made anyway (the rate limiter's). */
+export interface ListReadAhead { asked: ReadAhead, found: Promise<ReadAheadResult> }
+
 export interface TaskListCache {
   /**
-   * The Redis key holding a date's generation, for a caller about to make a Redis round trip anyway (the rate
-   * limiter's): it reads the key in it and hands the value to `read`. Undefined: nothing to read ahead.
+   * The keys to read ahead for a day's list: its date's generation, and the list itself unless this process
+   * holds it at that generation. Undefined: nothing to read ahead (no Redis, or the cache is bypassed).
    */
-  generationKey?: (date: string) => string | undefined
+  readAhead?: (date: string, viewer: Viewer) => ReadAhead | undefined
   /**
-   * A day's list as the viewer sees it, or a miss. `generation` is the value of generationKey(date) read in
-   * the caller's round trip (null: the key was missing), read after every write that the request follows.
+   * A day's list as the viewer sees it, or a miss. `ahead` is what readAhead's keys held, read after every
+   * write that the request follows.
    */
-  read: (date: string, viewer: Viewer, generation?: Promise<string | null>) => Promise<CachedTaskList>
+  read: (date: string, viewer: Viewer, ahead?: ListReadAhead) => Promise<CachedTaskList>
   fill: (date: string, viewer: Viewer, json: string, generation: string) => Promise<void>
   invalidate: (change: TaskListChange) => Promise<void>
   /** Drops the lists held in this process (after a purge: a generation read before it may match an old copy). */
@@ -114,6 +118,12 @@ class LocalLists {
 
   constructor (private readonly maxBytes: number, private readonly ttlMs: number) {}
 
+  /** The generation the list at `key` is held at, if it is held. */
+  generationOf (key: string): string | undefined {
+    const entry = this.entries.get(key)
+    return entry !== undefined && entry.expiresAt > Date.now() ? entry.generation : undefined
+  }
+
   get (key: string, generation: string): Buffer | null {
     const entry = this.entries.get(key)
     if (entry === undefined) return null
@@ -172,21 +182,27 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
   const local = (options.localMaxBytes ?? 0) > 0 ? new LocalLists(options.localMaxBytes as number, ttlS * 1000) : undefined
 
   return {
-    generationKey,
-    async read (date, viewer, readAhead) {
+    readAhead (date, viewer) {
       const listKey = taskListKey(date, viewer)
-      if (local === undefined && readAhead === undefined) {
+      const held = local?.generationOf(listKey)
+      return { key: generationKey(date), second: listKey, ...(held !== undefined && { unless: held }) }
+    },
+    async read (date, viewer, ahead) {
+      const listKey = taskListKey(date, viewer)
+      if (ahead === undefined) {
         const [json, generation] = await redis.mgetBuffer(listKey, generationKey(date))
         return { json: json ?? null, generation: generation?.toString() ?? NO_GENERATION }
       }
-      // The hot path: the generation came with the limiter's command; the list itself only when this process
-      // does not hold that generation.
-      const generation = (await (readAhead ?? redis.get(generationKey(date)))) ?? NO_GENERATION
+      // The hot path: the generation came with the limiter's command, and the list too unless this process
+      // holds it at that generation. A list read ahead for another viewer (the token's role changed since
+      // sign-in) is not this one.
+      const found = await ahead.found
+      const generation = found.value ?? NO_GENERATION
       const held = local?.get(listKey, generation) ?? null
       if (held !== null) return { json: held, generation }
-      // A list read after the generation is at least as new as it (a write deletes the list when it moves the
-      // generation on), so tagging it with that generation can only cause an extra miss, never a stale hit.
-      const json = await redis.getBuffer(listKey)
+      const json = found.second !== undefined && ahead.asked.second === listKey ? found.second : await redis.getBuffer(listKey)
+      // A list read with or after the generation is at least as new as it (a write deletes the list when it moves
+      // the generation on), so tagging it with that generation can only cause an extra miss, never a stale hit.
       if (json !== null && generation !== NO_GENERATION) local?.set(listKey, json, generation)
       return { json, generation }
     },

@@ -9,18 +9,25 @@ export interface TokenProbe { revokedKey: string, stateKey: string, version: num
 /** What Redis holds about a probed token: whether it is on the deny-list, and its user's cached state. */
 export interface TokenProbeAnswer { revoked: boolean, state: string | null }
 
+/**
+ * Keys a route reads in the same command, sharing the request's one round trip: `key`, and `second` too
+ * unless `key` holds `unless` (a list's bytes, unless the generation is the one this process holds it at).
+ */
+export interface ReadAhead { key: string, second?: string, unless?: string }
+
+/** What a read-ahead found; `second` is absent when it was not read (`key` held `unless`), null when missing. */
+export interface ReadAheadResult { value: string | null, second?: Buffer | null }
+
 export interface CountResult {
   /** null when not counted: the probed token is revoked, outdated or of a user Redis holds no state for. */
   count: Count | null
   token?: TokenProbeAnswer
-  /** The value of the key read along (null: missing). */
-  read?: string | null
+  read?: ReadAheadResult
 }
 
 export interface CountOptions {
   token?: TokenProbe
-  /** One more key to read in the same command: a route's reads share the request's one round trip. */
-  read?: string
+  read?: ReadAhead
   /** Go on counting in this process while Redis is away (brute-force guards), rather than fail. */
   countLocallyWithoutRedis?: boolean
 }
@@ -38,8 +45,9 @@ export interface StoreLogger {
 /**
  * INCR, starting the window on the first hit; before it, the token's deny-list entry and its user's state
  * (a token revoked, of an older version or of an unknown user is not counted: whoever holds a revoked
- * token must not use up its user's limit) and one key read along. One command, one round trip.
- * KEYS: counter, [deny-list entry, user state,] [read]; ARGV: window ms, '1' if probing a token, its version.
+ * token must not use up its user's limit) and the route's read-ahead. One command, one round trip.
+ * KEYS: counter, [deny-list entry, user state,] [read-ahead key, [its second key]];
+ * ARGV: window ms, '1' if probing a token, its version, the value of the read-ahead key that spares reading the second.
  */
 const COUNT = `
 local next_key = 2
@@ -49,10 +57,13 @@ if ARGV[2] == '1' then
   state = redis.call('GET', KEYS[3])
   next_key = 4
 end
-local read = false
-if #KEYS >= next_key then read = redis.call('GET', KEYS[next_key]) end
+local read, also = false, false
+if #KEYS >= next_key then
+  read = redis.call('GET', KEYS[next_key])
+  if #KEYS > next_key and read ~= ARGV[4] then also = redis.call('GET', KEYS[next_key + 1]) end
+end
 if ARGV[2] == '1' and (revoked == 1 or not state or string.match(state, '^%-?%d+') ~= ARGV[3]) then
-  return {0, 0, revoked, state, read}
+  return {0, 0, revoked, state, read, also}
 end
 local current = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
@@ -60,13 +71,17 @@ if current == 1 or ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
-return {current, ttl, revoked, state, read}`
+return {current, ttl, revoked, state, read, also}`
 
-type CountReply = [number, number, number, string | null, string | null]
+type CountReply = [number, number, number, string | null, string | null, string | null]
+// When the second key is expected back (no `unless` given) the reply comes as bytes: they are sent as they
+// are, never decoded. With `unless`, bytes would cost every read converting the rest, for a second key rarely read.
+type CountReplyBytes = [number, number, number, Buffer | null, Buffer | null, Buffer | null]
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     rateLimitCount: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<CountReply, Context>
+    rateLimitCountBuffer: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<CountReplyBytes, Context>
   }
 }
 
@@ -109,10 +124,12 @@ export function createRedisStore (redis: Redis, log: StoreLogger): RateLimitStor
     async count (key, windowMs, options = {}) {
       const { token, read } = options
       const keys = token === undefined ? [key] : [key, token.revokedKey, token.stateKey]
-      if (read !== undefined) keys.push(read)
-      let reply: CountReply
+      if (read !== undefined) keys.push(read.key)
+      if (read?.second !== undefined) keys.push(read.second)
+      const args = [...keys, windowMs, token === undefined ? '0' : '1', token?.version ?? 0, read?.unless ?? '']
+      let reply: CountReply | CountReplyBytes
       try {
-        reply = await redis.rateLimitCount(keys.length, ...keys, windowMs, token === undefined ? '0' : '1', token?.version ?? 0)
+        reply = read?.second !== undefined && read.unless === undefined ? await redis.rateLimitCountBuffer(keys.length, ...args) : await redis.rateLimitCount(keys.length, ...args)
       } catch (error) {
         if (!degraded) {
           degraded = true
@@ -125,11 +142,18 @@ export function createRedisStore (redis: Redis, log: StoreLogger): RateLimitStor
         degraded = false
         log.info('rate limits are counted in Redis again')
       }
-      const [current, ttlMs, revoked, state, value] = reply
+      const [current, ttlMs, revoked, state, value, second] = reply
+      const text = (value: string | Buffer | null): string | null => value === null ? null : value.toString()
+      const bytes = (value: string | Buffer | null): Buffer | null => value === null || Buffer.isBuffer(value) ? value : Buffer.from(value)
       return {
         count: current === 0 ? null : { current, ttlMs },
-        ...(token !== undefined && { token: { revoked: revoked === 1, state } }),
-        ...(read !== undefined && { read: value })
+        ...(token !== undefined && { token: { revoked: revoked === 1, state: text(state) } }),
+        ...(read !== undefined && {
+          read: {
+            value: text(value),
+            ...(read.second !== undefined && text(value) !== read.unless && { second: bytes(second) })
+          }
+        })
       }
     }
   }

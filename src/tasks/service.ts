@@ -1,7 +1,8 @@
 import { and, desc, eq, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { Database, Transaction } from '../db/client.js'
 import { taskAudit, tasks, users, type TaskRow } from '../db/schema.js'
-import type { TaskListCache, Viewer } from '../cache/task-list-cache.js'
+import type { ListReadAhead, TaskListCache, Viewer } from '../cache/task-list-cache.js'
+import type { ReadAhead } from '../rate-limit/store.js'
 import { badRequest, forbidden, HttpError, notFound } from '../errors.js'
 import type { AuditEntry, CreateTaskBody, Task, UpdateTaskBody } from './schemas.js'
 
@@ -190,18 +191,18 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
       return toTask(task)
     },
 
-    /** The key to read in the request's Redis round trip and hand to listJsonForDate (undefined: none). */
-    listGenerationKey (date: string): string | undefined {
-      return cache.generationKey?.(date)
+    /** The keys to read in the request's Redis round trip and hand to listJsonForDate (undefined: none). */
+    listReadAhead (actor: Actor, date: string): ReadAhead | undefined {
+      return cache.readAhead?.(date, viewerOf(actor))
     },
 
     /**
      * The actor's active tasks of a day as a JSON array (UTF-8 bytes), from the cache when it holds them.
      * The same bytes are returned for as long as the cache holds them, so callers may memoise on them.
      */
-    async listJsonForDate (actor: Actor, date: string, generation?: Promise<string | null>): Promise<Buffer> {
+    async listJsonForDate (actor: Actor, date: string, ahead?: ListReadAhead): Promise<Buffer> {
       const viewer = viewerOf(actor)
-      const cached = await cache.read(date, viewer, generation)
+      const cached = await cache.read(date, viewer, ahead)
       if (cached.json !== null) return cached.json
       const [row] = actor.role === 'admin'
         ? await dayListForAdmin.execute({ date })
