@@ -54,3 +54,25 @@ await t.test('an update racing a delete answers 404 or applies before it, never 
   t.ok([200, 404].includes(update.statusCode), `update answered ${update.statusCode}`)
   t.equal((await app.inject({ method: 'GET', url: '/tasks/task/2025-09-03', headers: alice.auth })).statusCode, 404)
 })
+
+await t.test('an update records only the fields it changes; one that changes nothing writes nothing', async (t) => {
+  const created = await app.inject({
+    method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'same', description: 'old', priority: 'HIGH', date: '2025-09-04' }
+  })
+  const id = created.json().task.id
+  const changed = await app.inject({
+    method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { task_name: 'same', description: null, priority: 'HIGH', date: '2025-09-05' }
+  })
+  t.equal(changed.statusCode, 200)
+  t.match(changed.json().task, { task_name: 'same', description: null, priority: 'HIGH', date: '2025-09-05' })
+  const unchanged = await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { task_name: 'same', date: '2025-09-05' } })
+  t.equal(unchanged.statusCode, 200)
+  t.equal(unchanged.json().task.updated_at, changed.json().task.updated_at, 'not written again')
+  const updates = (await auditOf(id)).filter((entry) => entry.action === 'updated')
+  t.equal(updates.length, 1)
+  t.same(updates[0]?.previous_state, { description: 'old', date: '2025-09-04' })
+  t.same(updates[0]?.current_state, { description: null, date: '2025-09-05' })
+  const moved = await app.inject({ method: 'GET', url: '/tasks/task/2025-09-05', headers: alice.auth })
+  t.same(moved.json().task_list.map((task: { id: number }) => task.id), [id], 'the new day\'s list shows it at once')
+  t.equal((await app.inject({ method: 'GET', url: '/tasks/task/2025-09-04', headers: alice.auth })).statusCode, 404, 'the old day\'s no longer does')
+})
