@@ -50,8 +50,9 @@ const retryAfterS = (count: Count): number => Math.max(1, Math.ceil(count.ttlMs 
  *
  * One Redis command per request: the count also checks the request's bearer token (deny-list entry and
  * user state, src/users/tokens.ts) and reads the keys its route asked for (a list's cache generation, and
- * the list itself unless this process holds it at that generation), so a read makes one round trip in all. Not @fastify/rate-limit, whose store can only count: each
- * further Redis command cost a cached read 15-20 µs of CPU in the profile (bench/README.md).
+ * the list itself unless this process holds it at that generation), so a read makes one round trip in all.
+ * Not @fastify/rate-limit, whose store can only count: each further Redis command cost a cached read
+ * 15-20 µs of CPU in the profile (bench/README.md).
  *
  * When Redis fails, the limits fail open (or closed, with RATE_LIMIT_FAIL_OPEN=false: 503), except the
  * brute-force guards, which go on counting in this process.
@@ -79,6 +80,8 @@ export default fp(async (fastify) => {
     if (result.read !== undefined) request.limiterRead = Promise.resolve(result.read)
     if (probe === undefined || result.token === undefined || claims === null) return result.count
     // Auth's preParsing hook answers 401 from this check; a token not counted is counted once it proves good.
+    // A counted token's check needs nothing more from PostgreSQL or Redis (its state came with the count),
+    // so it cannot fail unawaited when this request is refused with 429 before preParsing.
     const check = tokens.fromProbe(Number(claims.sub), claims.jti, result.token)
     request.tokenCheck = check
     if (result.count !== null) return result.count
