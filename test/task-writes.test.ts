@@ -76,3 +76,23 @@ await t.test('an update records only the fields it changes; one that changes not
   t.same(moved.json().task_list.map((task: { id: number }) => task.id), [id], 'the new day\'s list shows it at once')
   t.equal((await app.inject({ method: 'GET', url: '/tasks/task/2025-09-04', headers: alice.auth })).statusCode, 404, 'the old day\'s no longer does')
 })
+
+await t.test('a reassignment is audited like any other field; a user naming the current assignee does not reassign', async (t) => {
+  const root = await signUp(app, 'root', { role: 'admin' })
+  const bob = await signUp(app, 'bob')
+  const created = await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'handover', date: '2025-09-06' } })
+  const id = created.json().task.id
+  const own = await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { task_name: 'handover!', assigned_user: alice.id } })
+  t.equal(own.statusCode, 200)
+  const moved = await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: root.auth, payload: { assigned_user: bob.id } })
+  t.equal(moved.statusCode, 200)
+  t.equal(moved.json().task.assigned_user, bob.id)
+  const updates = (await app.inject({ method: 'GET', url: `/tasks/task-log/${id}`, headers: root.auth })).json().logs
+    .filter((entry: AuditEntry) => entry.action === 'updated') as AuditEntry[]
+  t.same(updates.map((entry) => [entry.previous_state, entry.current_state]), [
+    [{ assigned_user: alice.id }, { assigned_user: bob.id }],
+    [{ task_name: 'handover' }, { task_name: 'handover!' }]
+  ])
+  const bobsList = await app.inject({ method: 'GET', url: '/tasks/task/2025-09-06', headers: bob.auth })
+  t.same(bobsList.json().task_list.map((task: { id: number }) => task.id), [id], 'the new assignee sees it at once')
+})

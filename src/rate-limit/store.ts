@@ -47,7 +47,8 @@ export interface StoreLogger {
  * (a token revoked, of an older version or of an unknown user is not counted: whoever holds a revoked
  * token must not use up its user's limit) and the route's read-ahead. One command, one round trip.
  * KEYS: counter, [deny-list entry, user state,] [read-ahead key, [its second key]];
- * ARGV: window ms, '1' if probing a token, its version, the value of the read-ahead key that spares reading the second.
+ * ARGV: window ms, '1' if probing a token, its version, the value of the read-ahead key that spares
+ * reading the second.
  */
 const COUNT = `
 local next_key = 2
@@ -85,6 +86,9 @@ declare module 'ioredis' {
   }
 }
 
+const text = (value: string | Buffer | null): string | null => value === null ? null : value.toString()
+const bytes = (value: string | Buffer | null): Buffer | null => value === null || Buffer.isBuffer(value) ? value : Buffer.from(value)
+
 /** A fixed-window counter in this process: bounded, oldest keys dropped first. */
 export class MemoryCounter implements RateLimitStore {
   private readonly windows = new Map<string, { count: number, resetAt: number }>()
@@ -109,8 +113,8 @@ export class MemoryCounter implements RateLimitStore {
 
 /**
  * Counts in Redis, shared by every API process. When Redis fails, counts marked countLocallyWithoutRedis
- * (login's brute-force guards) go on in this process and any other count fails: the limiter then fails open or closed
- * (RATE_LIMIT_FAIL_OPEN). The outage is logged once, and its end once.
+ * (login's brute-force guards) go on in this process and any other count fails: the limiter then fails
+ * open or closed (RATE_LIMIT_FAIL_OPEN). The outage is logged once, and its end once.
  */
 export function createRedisStore (redis: Redis, log: StoreLogger): RateLimitStore {
   if (typeof redis.rateLimitCount !== 'function') {
@@ -129,7 +133,9 @@ export function createRedisStore (redis: Redis, log: StoreLogger): RateLimitStor
       const args = [...keys, windowMs, token === undefined ? '0' : '1', token?.version ?? 0, read?.unless ?? '']
       let reply: CountReply | CountReplyBytes
       try {
-        reply = read?.second !== undefined && read.unless === undefined ? await redis.rateLimitCountBuffer(keys.length, ...args) : await redis.rateLimitCount(keys.length, ...args)
+        reply = read?.second !== undefined && read.unless === undefined
+          ? await redis.rateLimitCountBuffer(keys.length, ...args)
+          : await redis.rateLimitCount(keys.length, ...args)
       } catch (error) {
         if (!degraded) {
           degraded = true
@@ -143,8 +149,6 @@ export function createRedisStore (redis: Redis, log: StoreLogger): RateLimitStor
         log.info('rate limits are counted in Redis again')
       }
       const [current, ttlMs, revoked, state, value, second] = reply
-      const text = (value: string | Buffer | null): string | null => value === null ? null : value.toString()
-      const bytes = (value: string | Buffer | null): Buffer | null => value === null || Buffer.isBuffer(value) ? value : Buffer.from(value)
       return {
         count: current === 0 ? null : { current, ttlMs },
         ...(token !== undefined && { token: { revoked: revoked === 1, state: text(state) } }),

@@ -3,7 +3,7 @@ import type { Database, Transaction } from '../db/client.js'
 import { taskAudit, tasks, users, type TaskRow } from '../db/schema.js'
 import type { ListReadAhead, TaskListCache, Viewer } from '../cache/task-list-cache.js'
 import type { ReadAhead } from '../rate-limit/store.js'
-import { badRequest, forbidden, HttpError, notFound } from '../errors.js'
+import { badRequest, forbidden, notFound } from '../errors.js'
 import type { AuditEntry, CreateTaskBody, Task, UpdateTaskBody } from './schemas.js'
 
 export interface Actor { id: number, role: 'user' | 'admin' }
@@ -70,8 +70,6 @@ function taskJsonb (t: { [K in keyof TaskRow]: AnyColumn | SQL.Aliased }): SQL {
     'updated_at', to_char(${t.updatedAt} at time zone 'UTC', ${ISO_MILLIS}))`
 }
 
-const MAX_UPDATE_ATTEMPTS = 10
-
 const LIST_JSON = sql<string>`coalesce('[' || string_agg(${TASK_JSON}, ',' order by ${tasks.id}) || ']', '[]')`
 
 /**
@@ -112,33 +110,12 @@ function createTaskQuery (db: Database) {
 }
 
 /**
- * Changes the fields given (a null parameter leaves its column alone; description may be set to null, hence
- * its flag) and writes the audit row, only if the task is still at the version read: one statement.
+ * An update in one statement: lock the task if the actor may see it, change the fields the patch gives with a
+ * new value (a null parameter leaves its column alone; description has a flag, null being a value it may
+ * take), write the audit row of exactly those fields. Returns the task before and after (after is null when
+ * nothing changed); no row when there is no such task for the actor. Concurrent updates queue on the lock.
  */
 function updateTaskQuery (db: Database) {
-  const updated = db.$with('updated').as(db.update(tasks).set({
-    taskName: sql`coalesce(${param('taskName')}, ${tasks.taskName})`,
-    description: sql`case when ${param('setDescription')}::boolean then ${param('description')} else ${tasks.description} end`,
-    priority: sql`coalesce(${param('priority')}::task_priority, ${tasks.priority})`,
-    date: sql`coalesce(${param('date')}::date, ${tasks.date})`,
-    assignedUser: sql`coalesce(${param('assignedUser')}::integer, ${tasks.assignedUser})`,
-    version: sql`${tasks.version} + 1`,
-    updatedAt: sql`now()`
-  }).where(and(eq(tasks.id, param('id')), eq(tasks.version, param('version')), sql`${tasks.isActive}`)).returning())
-  const audit = db.$with('audit', { id: sql<number>`id` }).as(sql`
-    insert into ${taskAudit} (task_id, action, previous_state, current_state, action_by)
-    select ${updated.id}, 'updated', ${param('previousState')}::jsonb, ${param('currentState')}::jsonb, ${param('actor')}
-    from ${updated}
-    returning id`)
-  return db.with(updated, audit).select().from(updated)
-}
-
-/**
- * An update that does not reassign, in one statement: lock the task if the actor may see it, change the
- * fields the patch gives with a new value, write the audit row of exactly those fields. Returns the task
- * before and after (after is null when nothing changed); no row when there is no such task for the actor.
- */
-function updateInPlaceQuery (db: Database) {
   const before = db.$with('before').as(db.select().from(tasks).where(and(
     eq(tasks.id, param('id')),
     sql`${tasks.isActive}`,
@@ -149,23 +126,28 @@ function updateInPlaceQuery (db: Database) {
     taskName: sql<boolean>`${param('taskName')}::varchar is not null and ${param('taskName')}::varchar is distinct from ${before.taskName}`.as('task_name_changes'),
     description: sql<boolean>`${param('setDescription')}::boolean and ${param('description')}::text is distinct from ${before.description}`.as('description_changes'),
     priority: sql<boolean>`${param('priority')}::task_priority is not null and ${param('priority')}::task_priority is distinct from ${before.priority}`.as('priority_changes'),
-    date: sql<boolean>`${param('date')}::date is not null and ${param('date')}::date is distinct from ${before.date}`.as('date_changes')
+    date: sql<boolean>`${param('date')}::date is not null and ${param('date')}::date is distinct from ${before.date}`.as('date_changes'),
+    assignedUser: sql<boolean>`${param('assignedUser')}::integer is not null and ${param('assignedUser')}::integer is distinct from ${before.assignedUser}`
+      .as('assigned_user_changes')
   }).from(before))
   const updated = db.$with('updated').as(db.update(tasks).set({
     taskName: sql`case when ${changes.taskName} then ${param('taskName')}::varchar else ${tasks.taskName} end`,
     description: sql`case when ${changes.description} then ${param('description')}::text else ${tasks.description} end`,
     priority: sql`case when ${changes.priority} then ${param('priority')}::task_priority else ${tasks.priority} end`,
     date: sql`case when ${changes.date} then ${param('date')}::date else ${tasks.date} end`,
+    assignedUser: sql`case when ${changes.assignedUser} then ${param('assignedUser')}::integer else ${tasks.assignedUser} end`,
     version: sql`${tasks.version} + 1`,
     updatedAt: sql`now()`
   }).from(changes).where(and(eq(tasks.id, changes.id),
-    sql`(${changes.taskName} or ${changes.description} or ${changes.priority} or ${changes.date})`)).returning(getTableColumns(tasks)))
+    sql`(${changes.taskName} or ${changes.description} or ${changes.priority} or ${changes.date} or ${changes.assignedUser})`))
+    .returning(getTableColumns(tasks)))
   // The audit row holds the changed fields only, before and after.
   const fieldsOf = (row: typeof before | typeof updated): SQL => sql`
     (case when ${changes.taskName} then jsonb_build_object('task_name', ${row.taskName}) else '{}'::jsonb end) ||
     (case when ${changes.description} then jsonb_build_object('description', ${row.description}) else '{}'::jsonb end) ||
     (case when ${changes.priority} then jsonb_build_object('priority', ${row.priority}) else '{}'::jsonb end) ||
-    (case when ${changes.date} then jsonb_build_object('date', ${row.date}) else '{}'::jsonb end)`
+    (case when ${changes.date} then jsonb_build_object('date', ${row.date}) else '{}'::jsonb end) ||
+    (case when ${changes.assignedUser} then jsonb_build_object('assigned_user', ${row.assignedUser}) else '{}'::jsonb end)`
   const audit = db.$with('audit', { id: sql<number>`id` }).as(sql`
     insert into ${taskAudit} (task_id, action, previous_state, current_state, action_by)
     select ${updated.id}, 'updated', ${fieldsOf(before)}, ${fieldsOf(updated)}, ${param('actor')}
@@ -196,7 +178,6 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
   const dayListForUser = dayLists.user.prepare('day_list_user')
   const createStatement = createTaskQuery(db).prepare('create_task')
   const updateStatement = updateTaskQuery(db).prepare('update_task')
-  const updateInPlaceStatement = updateInPlaceQuery(db).prepare('update_task_in_place')
   const activeTask = and(eq(tasks.id, param('id')), sql`${tasks.isActive}`)
   const readForAdmin = db.select().from(tasks).where(activeTask).prepare('read_task_admin')
   const readForUser = db.select().from(tasks)
@@ -274,58 +255,36 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
      * change makes the statement match nothing and the update starts again from a fresh read.
      */
     async update (actor: Actor, taskId: number, patch: UpdateTaskBody): Promise<Task> {
-      if (patch.assigned_user === undefined) {
-        const [row] = await updateInPlaceStatement.execute({
-          id: taskId,
-          admin: actor.role === 'admin',
-          actor: actor.id,
-          taskName: patch.task_name ?? null,
-          setDescription: patch.description !== undefined,
-          description: patch.description ?? null,
-          priority: patch.priority ?? null,
-          date: patch.date ?? null
-        })
-        if (row === undefined) throw notFound(NOT_FOUND)
-        if (row.after === null) return toTask(row.before as TaskRow)
-        await invalidateListsOf(row.before as TaskRow, row.after as TaskRow)
-        return toTask(row.after as TaskRow)
-      }
-      // Reassigning: checked against the task first (only an admin, only to an existing user).
-      for (let attempt = 1; ; attempt++) {
-        const [before] = actor.role === 'admin'
+      let assignee = patch.assigned_user
+      if (assignee !== undefined) {
+        // A reassignment is checked against the task first: 404 before 403 or 400, as for any other update.
+        const [current] = actor.role === 'admin'
           ? await readForAdmin.execute({ id: taskId })
           : await readForUser.execute({ id: taskId, actor: actor.id })
-        if (before === undefined) throw notFound(NOT_FOUND)
-        if (patch.assigned_user !== undefined && patch.assigned_user !== before.assignedUser) {
+        if (current === undefined) throw notFound(NOT_FOUND)
+        if (assignee === current.assignedUser) {
+          // Not a reassignment: left out, so a user's update never changes the assignee, even one changed since.
+          assignee = undefined
+        } else {
           if (actor.role !== 'admin') throw forbidden('Only an admin may reassign a task')
-          await assertAssignable(db, actor, patch.assigned_user)
+          await assertAssignable(db, actor, assignee)
         }
-        const current = toTask(before)
-        const changed = (Object.keys(patch) as Array<keyof UpdateTaskBody>)
-          .filter((field) => patch[field] !== undefined && patch[field] !== current[field])
-        if (changed.length === 0) return current
-
-        // The fields that changed, before and after: the after values are exactly what the patch set.
-        const [after] = await updateStatement.execute({
-          id: taskId,
-          version: before.version,
-          taskName: patch.task_name ?? null,
-          setDescription: patch.description !== undefined,
-          description: patch.description ?? null,
-          priority: patch.priority ?? null,
-          date: patch.date ?? null,
-          assignedUser: patch.assigned_user ?? null,
-          previousState: JSON.stringify(Object.fromEntries(changed.map((f) => [f, current[f]]))),
-          currentState: JSON.stringify(Object.fromEntries(changed.map((f) => [f, patch[f]]))),
-          actor: actor.id
-        })
-        if (after !== undefined) {
-          await invalidateListsOf(before, after)
-          return toTask(after)
-        }
-        // Someone else changed the task in between: every retry follows a committed write, so this ends.
-        if (attempt >= MAX_UPDATE_ATTEMPTS) throw new HttpError(503, 'The task is being changed by others, try again shortly')
       }
+      const [row] = await updateStatement.execute({
+        id: taskId,
+        admin: actor.role === 'admin',
+        actor: actor.id,
+        taskName: patch.task_name ?? null,
+        setDescription: patch.description !== undefined,
+        description: patch.description ?? null,
+        priority: patch.priority ?? null,
+        date: patch.date ?? null,
+        assignedUser: assignee ?? null
+      })
+      if (row === undefined) throw notFound(NOT_FOUND)
+      if (row.after === null) return toTask(row.before as TaskRow)
+      await invalidateListsOf(row.before as TaskRow, row.after as TaskRow)
+      return toTask(row.after as TaskRow)
     },
 
     async softDelete (actor: Actor, taskId: number): Promise<void> {
