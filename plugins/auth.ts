@@ -34,10 +34,10 @@ declare module 'fastify' {
     /** The verified claims of the bearer token (the limiter counts per `sub`; logout revokes its `jti`). */
     token: TokenClaims | null
     /**
-     * The token's revocation / user-state check: started by the limiter in its Redis command, awaited (or, if
-     * nothing started it, made) in preParsing.
+     * The token's revocation / user-state check: what this process holds of it, or started by the limiter in its
+     * Redis command; awaited (or, if nothing started it, made) in preParsing.
      */
-    tokenCheck: Promise<TokenState> | null
+    tokenCheck: TokenState | Promise<TokenState> | null
   }
 }
 
@@ -60,7 +60,7 @@ export default fp(async (fastify) => {
   })
   const tokens = createTokenStore({
     db: fastify.db,
-    ...(config.redis.url !== undefined && { redis: fastify.redis }),
+    ...(config.redis.url !== undefined && { redis: fastify.redis, coherence: fastify.coherence }),
     stateTtlS: config.jwt.authStateTtlS
   })
   fastify.decorate('tokens', tokens)
@@ -126,4 +126,4 @@ export default fp(async (fastify) => {
   fastify.addHook('preParsing', async (request) => {
     if (request.token !== null) await settleTokenCheck(request)
   })
-}, { name: 'auth', dependencies: ['config', 'db', 'redis'] })
+}, { name: 'auth', dependencies: ['config', 'db', 'redis', 'coherence'] })

@@ -8,7 +8,8 @@ declare module 'fastify' {
 
 /**
  * The cache of task lists by date: shared in Redis when REDIS_URL is set (with up to CACHE_LOCAL_MAX_BYTES
- * of them also held in this process, checked against Redis on every read), in this process otherwise.
+ * of them also held in this process, served without asking Redis while the coherence channel says no write
+ * changed them: src/coherence.ts), in this process otherwise.
  * A Redis outage never fails a request: reads fall back to PostgreSQL and missed invalidations are
  * made good by a purge once Redis is back (src/cache/resilient-task-list-cache.ts).
  */
@@ -18,8 +19,11 @@ export default fp(async (fastify) => {
     fastify.decorate('taskListCache', createMemoryTaskListCache(config.cacheTtlS))
     return
   }
-  const shared = createRedisTaskListCache(fastify.redis, config.cacheTtlS, { localMaxBytes: config.cacheLocalMaxBytes })
+  const shared = createRedisTaskListCache(fastify.redis, config.cacheTtlS, {
+    localMaxBytes: config.cacheLocalMaxBytes,
+    coherence: fastify.coherence
+  })
   const cache = createResilientTaskListCache(shared, fastify.redis, fastify.log)
   fastify.addHook('onClose', async () => { cache.close() })
   fastify.decorate('taskListCache', cache)
-}, { name: 'cache', dependencies: ['config', 'redis'] })
+}, { name: 'cache', dependencies: ['config', 'redis', 'coherence'] })

@@ -59,7 +59,9 @@ const retryAfterS = (count: Count): number => Math.max(1, Math.ceil(count.ttlMs 
  */
 export default fp(async (fastify) => {
   const { config, tokens } = fastify
-  const store: RateLimitStore = config.redis.url !== undefined ? createRedisStore(fastify.redis, fastify.log) : new MemoryCounter()
+  const store: RateLimitStore = config.redis.url !== undefined
+    ? createRedisStore(fastify.redis, fastify.log, config.rateLimit.leaseMax)
+    : new MemoryCounter()
   const globalRule: RateLimitRule = { max: config.rateLimit.global.max, windowMs: config.rateLimit.global.windowMs }
 
   fastify.decorateRequest('limiterReadAhead', null)
@@ -67,11 +69,22 @@ export default fp(async (fastify) => {
 
   async function count (request: FastifyRequest, key: string, rule: RateLimitRule): Promise<Count | null> {
     const claims = request.token
+    if (claims !== null && request.tokenCheck === null) {
+      const held = tokens.known?.(Number(claims.sub), claims.jti, claims.ver)
+      if (held !== undefined) request.tokenCheck = held
+    }
     const probe = claims !== null && request.tokenCheck === null ? tokens.probe?.(Number(claims.sub), claims.jti, claims.ver) : undefined
     const readAhead = request.limiterReadAhead ?? undefined
+    // Nothing to ask Redis (a token this process holds as good, no keys to read ahead): count from a lease.
+    if (probe === undefined && readAhead === undefined) {
+      const leased = store.leased?.(key)
+      if (leased !== undefined) return leased
+    }
     let result: CountResult
     try {
-      result = await store.count(key, rule.windowMs, { token: probe, read: readAhead, countLocallyWithoutRedis: rule.countLocallyWithoutRedis })
+      result = await store.count(key, rule.windowMs, {
+        token: probe, read: readAhead, countLocallyWithoutRedis: rule.countLocallyWithoutRedis, max: rule.max
+      })
     } catch (error) {
       if (config.rateLimit.failOpen) return null
       request.log.debug({ err: error }, 'rate limit store unavailable: failing closed')
@@ -82,11 +95,11 @@ export default fp(async (fastify) => {
     // Auth's preParsing hook answers 401 from this check; a token not counted is counted once it proves good.
     // A counted token's check needs nothing more from PostgreSQL or Redis (its state came with the count),
     // so it cannot fail unawaited when this request is refused with 429 before preParsing.
-    const check = tokens.fromProbe(Number(claims.sub), claims.jti, result.token)
+    const check = tokens.fromProbe(Number(claims.sub), claims.jti, result.token, probe.stamp)
     request.tokenCheck = check
     if (result.count !== null) return result.count
     if (tokenRefusal(await check, claims.ver) !== null) return null
-    return (await store.count(key, rule.windowMs)).count
+    return (await store.count(key, rule.windowMs, { max: rule.max })).count
   }
 
   function limitFor (rule: RateLimitRule, namespace: string): onRequestAsyncHookHandler {

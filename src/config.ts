@@ -31,6 +31,7 @@ const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_KEY_PREFIX: Type.String({ default: '' }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 2000 }),
+  COHERENCE_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 2000 }),
 
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   JWT_EXPIRES_IN_S: Type.Integer({ minimum: 1, default: 86_400 }),
@@ -49,6 +50,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_LOGIN_WINDOW_MS: Type.Integer({ minimum: 1, default: 60_000 }),
   RATE_LIMIT_LOGIN_USERNAME_MAX: Type.Integer({ minimum: 1, default: 5 }),
   RATE_LIMIT_FAIL_OPEN: Type.Boolean({ default: true }),
+  RATE_LIMIT_LEASE_MAX: Type.Integer({ minimum: 1, default: 64 }),
 
   CACHE_TTL_S: Type.Integer({ minimum: 1, default: 3600 }),
   CACHE_LOCAL_MAX_BYTES: Type.Integer({ minimum: 0, default: 16_777_216 }),
@@ -96,6 +98,11 @@ export interface Config {
     url?: string
     keyPrefix: string
     commandTimeoutMs: number
+    /**
+     * How long a process may go unheard on the coherence channel before it stops trusting what it holds, and so
+     * the longest a write waits for a silent process to apply it (src/coherence.ts).
+     */
+    coherenceTimeoutMs: number
   }
   /**
    * authStateTtlS: how long a user's token version and role are cached in Redis (bounds operator edits made in SQL);
@@ -105,6 +112,8 @@ export interface Config {
   bootstrapAdmin?: { username: string, password: string }
   rateLimit: {
     failOpen: boolean
+    /** The most hits of a limit one process takes from Redis at once, to count locally (1: every hit asks Redis). */
+    leaseMax: number
     global: RateLimitRule
     taskList: RateLimitRule
     checkLimiter: RateLimitRule
@@ -189,7 +198,8 @@ export function loadConfig (source: Record<string, string | undefined> = process
     redis: {
       url: env.REDIS_URL,
       keyPrefix: env.REDIS_KEY_PREFIX,
-      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+      coherenceTimeoutMs: env.COHERENCE_TIMEOUT_MS
     },
     // Outside production a missing secret is replaced by a random one: tokens then last as long as the process.
     jwt: {
@@ -203,6 +213,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
       : undefined,
     rateLimit: {
       failOpen: env.RATE_LIMIT_FAIL_OPEN,
+      leaseMax: env.RATE_LIMIT_LEASE_MAX,
       global: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
       taskList: { max: env.RATE_LIMIT_TASK_LIST_MAX, windowMs: env.RATE_LIMIT_TASK_LIST_WINDOW_MS },
       checkLimiter: { max: env.RATE_LIMIT_CHECK_MAX, windowMs: env.RATE_LIMIT_CHECK_WINDOW_MS },

@@ -37,10 +37,10 @@ await t.test('a cached list is served from the cache', async (t) => {
   const cached = JSON.parse(await redis.get(key) ?? '[]')
   cached[0].task_name = 'served from cache'
   await redis.set(key, JSON.stringify(cached), 'EX', 60)
-  // A new generation for the date, as a write through another process would leave: this process's own copy
-  // no longer counts, so the list must come from Redis.
-  await redis.incr(`${prefix}task-generation:2025-04-06`)
-  t.same(await names(alice, '2025-04-06'), ['served from cache'])
+  // A second API process holds no copy of its own: the list comes from Redis.
+  const other = await buildFromConfig(t, config)
+  const res = await other.inject({ method: 'GET', url: '/tasks/task/2025-04-06', headers: alice.auth })
+  t.same(res.json().task_list.map((task: { task_name: string }) => task.task_name), ['served from cache'])
   await app.taskListCache.invalidate({ dates: ['2025-04-06'], userIds: [alice.id] })
 })
 
@@ -211,15 +211,34 @@ async function redisCommandsOf<T> (send: () => Promise<T>): Promise<{ commands: 
   return { commands, served }
 }
 
-await t.test('a cached read makes one Redis command: the limiter\'s count, which also checks the token and reads the generation', async (t) => {
-  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: bob.auth, payload: { task_name: 'b-one-trip', date: '2025-09-09' } })
-  t.equal((await list(bob, '2025-09-09')).statusCode, 200, 'filled')
-  t.equal((await list(bob, '2025-09-09')).statusCode, 200, 'held in this process')
-  const { commands, served } = await redisCommandsOf(() => list(bob, '2025-09-09'))
-  t.equal(served.statusCode, 200)
-  t.equal(served.json().task_list[0].task_name, 'b-one-trip')
-  t.equal(commands.length, 1, commands.join('\n'))
-  t.match(commands[0], new RegExp(`rate-limit:.*revoked-token:.*user-auth:${bob.id}.*task-generation:2025-09-09`))
+await t.test('a cached read makes no Redis command: the token\'s state, a lease of the limit and the list are held here', async (t) => {
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: bob.auth, payload: { task_name: 'b-held', date: '2025-09-09' } })
+  const fresh = await buildFromConfig(t, config)
+  const first = await redisCommandsOf(() => fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: bob.auth }))
+  t.equal(first.served.statusCode, 200)
+  t.equal(first.commands.filter((command) => command.includes('rate-limit:')).length, 1, first.commands.join('\n'))
+  t.match(first.commands[0], new RegExp(`rate-limit:.*revoked-token:.*user-auth:${bob.id}.*task-generation:2025-09-09`),
+    'the first read: one command counts (taking a lease), checks the token and reads the generation along')
+
+  const held = await redisCommandsOf(async () => [
+    await fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: bob.auth }),
+    await fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: bob.auth })
+  ])
+  t.same(held.served.map((res) => res.json().task_list[0].task_name), ['b-held', 'b-held'])
+  const [one, two] = held.served.map((res) => Number(res.headers['x-ratelimit-remaining']))
+  t.ok(one !== undefined && one < 10_000 && two === one - 1, `still counted, from the lease (${one}, ${two})`)
+  t.same(held.commands, [], 'then none')
+
+  // A write through the other process: announced, applied here before it is answered.
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: bob.auth, payload: { task_name: 'b-next', date: '2025-09-09' } })
+  const after = await fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: bob.auth })
+  t.same(after.json().task_list.map((task: { task_name: string }) => task.task_name), ['b-held', 'b-next'])
+  // A logout through the other process, likewise.
+  const login = await app.inject({ method: 'POST', url: '/users/login', payload: { username: 'bob', password: 'bob-password' } })
+  const second = { authorization: `Bearer ${login.json<{ access_token: string }>().access_token}` }
+  t.equal((await fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: second })).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: '/users/logout', headers: second })).statusCode, 200)
+  t.equal((await fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: second })).statusCode, 401)
 })
 
 await t.test('a process that does not hold a list gets it in that same command; a changed role reads the right list', async (t) => {

@@ -60,6 +60,26 @@ await t.test('the global limit counts per user across every route, shared by two
   t.same(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 429])
 })
 
+await t.test('a leased limit is shared by two API processes and never exceeded', async (t) => {
+  // 64 hits: each process takes leases of 4 and counts them itself; near the limit, hits are counted one by one.
+  const leased = { ...config, rateLimit: { ...config.rateLimit, global: { ...config.rateLimit.global, max: 64 } } }
+  const [one, two] = [await buildFromConfig(t, leased), await buildFromConfig(t, leased)]
+  const frank = await signUp(one, 'frank')
+  const statuses: number[] = []
+  const remaining: number[] = []
+  for (let i = 0; i < 80; i++) {
+    const res = await (i % 2 === 0 ? one : two).inject({ method: 'GET', url: '/users/profile', headers: frank.auth })
+    statuses.push(res.statusCode)
+    if (i % 2 === 0) remaining.push(Number(res.headers['x-ratelimit-remaining']))
+  }
+  const admitted = statuses.filter((status) => status === 200).length
+  // Leases one process took and did not use are lost to the other until the window ends: at most 3 each.
+  t.ok(admitted <= 64 && admitted >= 64 - 2 * 3, `${admitted} admitted`)
+  t.same(statuses.slice(0, 40), Array(40).fill(200), 'far from the limit, every hit is admitted')
+  t.same(statuses.slice(-8), Array(8).fill(429), 'past it, none')
+  t.ok(remaining.every((value, i) => i === 0 || value < (remaining[i - 1] as number) || value === 0), 'remaining goes down in each process')
+})
+
 await t.test('health checks are not rate limited', async (t) => {
   for (let i = 0; i < 10; i++) {
     t.equal((await app.inject({ method: 'GET', url: '/api/health/db', remoteAddress: '10.0.3.1' })).statusCode, 200)

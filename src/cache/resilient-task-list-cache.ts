@@ -77,8 +77,9 @@ export function createResilientTaskListCache (
       const purged = await purgeTaskLists()
       // A failure during the purge may have left another stale list behind: go round again.
       if (epoch === startedAt) {
-        // A generation read just before the purge may still match a copy held here from before the outage.
-        inner.forgetLocalCopies?.()
+        // A generation read just before the purge may still match a copy held from before the outage, here or in
+        // another process.
+        await inner.dropHeldCopies?.()
         dirty = false
         log.info(`task list cache purged after a Redis failure (${purged} lists)`)
       }

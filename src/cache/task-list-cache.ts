@@ -1,4 +1,5 @@
 import type { Redis, Result } from 'ioredis'
+import { coherenceChannel, type Coherence } from '../coherence.js'
 import type { ReadAhead, ReadAheadResult } from '../rate-limit/store.js'
 
 /** Who is looking at a day's list: an admin sees the whole day, a user what they created or are assigned. */
@@ -36,8 +37,11 @@ export interface TaskListCache {
   read: (date: string, viewer: Viewer, ahead?: ListReadAhead) => Promise<CachedTaskList>
   fill: (date: string, viewer: Viewer, json: string, generation: string) => Promise<void>
   invalidate: (change: TaskListChange) => Promise<void>
-  /** Drops the lists held in this process (after a purge: a generation read before it may match an old copy). */
-  forgetLocalCopies?: () => void
+  /**
+   * Drops the lists held in this process and, with a coherence channel, in every process (after a purge: a
+   * generation read before it may match an old copy).
+   */
+  dropHeldCopies?: () => Promise<void>
 }
 
 /** `task:<date>` for the admin view, `task:<date>:user:<id>` for a user's: the old service's key format. */
@@ -80,14 +84,18 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return current`
 
 /**
- * Moves each date's generation on and deletes the lists. A generation is a counter, but one that never
- * starts again from 1: generation keys expire, and a restarted counter could bring back the very value an
- * old in-process copy is tagged with (ABA). A missing key starts from Redis' clock in microseconds, above
- * any value it held before. Still an integer, so processes running the previous release (INCR) can share it.
- * KEYS: the generation keys, then the list keys; ARGV[1]: how many generation keys, ARGV[2]: their TTL in ms.
+ * Moves each date's generation on, deletes the lists and announces the new generations to every process
+ * (src/coherence.ts: `<writer> lists <date>=<generation>...`), in one step. A generation is a counter, but one
+ * that never starts again from 1: generation keys expire, and a restarted counter could bring back the very
+ * value an old in-process copy is tagged with (ABA). A missing key starts from Redis' clock in microseconds,
+ * above any value it held before. Still an integer, so processes running the previous release (INCR) can
+ * share it.
+ * KEYS: the generation keys, then the list keys; ARGV: how many generation keys, their TTL in ms, the
+ * coherence channel, the writer, then the dates of the generation keys. Returns how many processes heard it.
  */
 const INVALIDATE = `
 local generations = tonumber(ARGV[1])
+local announced = {}
 for i = 1, generations do
   if redis.call('EXISTS', KEYS[i]) == 0 then
     local now = redis.call('TIME')
@@ -96,9 +104,10 @@ for i = 1, generations do
   end
   redis.call('INCR', KEYS[i])
   redis.call('PEXPIRE', KEYS[i], ARGV[2])
+  announced[i] = ARGV[4 + i] .. '=' .. redis.call('GET', KEYS[i])
 end
 if #KEYS > generations then redis.call('DEL', unpack(KEYS, generations + 1)) end
-return 1`
+return redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' lists ' .. table.concat(announced, ' '))`
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -163,7 +172,17 @@ class LocalLists {
 export interface RedisTaskListCacheOptions {
   /** Bytes of lists kept in this process (0: none, every read fetches the list from Redis). */
   localMaxBytes?: number
+  /**
+   * With it, a list this process holds is served without asking Redis while the channel is trusted and no
+   * write was announced for its date since; invalidations wait until every process has applied them.
+   * Without it, every read asks Redis for the date's generation (one command, read along with the limiter's).
+   */
+  coherence?: Coherence
 }
+
+/** Whether generation `a` is newer than `b` (integers as digits, without leading zeros). */
+const newer = (a: string, b: string): boolean => a.length !== b.length ? a.length > b.length : a > b
+const MAX_KNOWN_DATES = 100_000
 
 /**
  * A date no write or fill has touched yet (or whose key expired). No in-process copy is tagged with it: a purge
@@ -180,43 +199,102 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
   // A generation must outlive every list it guards (in Redis and in each process).
   const generationTtlMs = ttlS * 2 * 1000
   const local = (options.localMaxBytes ?? 0) > 0 ? new LocalLists(options.localMaxBytes as number, ttlS * 1000) : undefined
+  const { coherence } = options
+  const channel = coherenceChannel(redis.options.keyPrefix ?? '')
+  // Each date's generation as last heard, while the coherence channel is trusted: from a read, a fill, or an
+  // announced write. A held list at this generation is current: any later write would have been announced.
+  const known = new Map<string, string>()
+  coherence?.onReset(() => { known.clear() })
+  coherence?.on('lists', (changes) => {
+    for (const change of changes) {
+      const equals = change.indexOf('=')
+      learn(change.slice(0, equals), change.slice(equals + 1))
+    }
+  })
+  coherence?.on('purged', () => {
+    known.clear()
+    local?.clear()
+  })
+
+  /** Takes in a generation heard of; `stamp` is the coherence epoch when the read that found it was sent. */
+  function learn (date: string, generation: string, stamp = coherence?.epoch): void {
+    if (coherence === undefined || generation === NO_GENERATION || stamp !== coherence.epoch) return
+    const current = known.get(date)
+    if (current !== undefined && !newer(generation, current)) return
+    if (current === undefined && known.size >= MAX_KNOWN_DATES) known.delete(known.keys().next().value as string)
+    known.set(date, generation)
+  }
+
+  /** The list at `listKey` if this process holds it at its date's current generation, as far as it has heard. */
+  function heldCurrent (date: string, listKey: string): CachedTaskList | undefined {
+    if (local === undefined || coherence === undefined || !coherence.trusted) return undefined
+    const generation = known.get(date)
+    const json = generation !== undefined ? local.get(listKey, generation) : null
+    return json !== null ? { json, generation: generation as string } : undefined
+  }
 
   return {
     readAhead (date, viewer) {
       const listKey = taskListKey(date, viewer)
+      // Held and current: nothing to read (read() serves it).
+      if (heldCurrent(date, listKey) !== undefined) return undefined
       const held = local?.generationOf(listKey)
-      return { key: generationKey(date), second: listKey, ...(held !== undefined && { unless: held }) }
+      return { key: generationKey(date), second: listKey, ...(held !== undefined && { unless: held }), stamp: coherence?.epoch }
     },
     async read (date, viewer, ahead) {
       const listKey = taskListKey(date, viewer)
       if (ahead === undefined) {
-        const [json, generation] = await redis.mgetBuffer(listKey, generationKey(date))
-        return { json: json ?? null, generation: generation?.toString() ?? NO_GENERATION }
+        const held = heldCurrent(date, listKey)
+        if (held !== undefined) return held
+        const stamp = coherence?.epoch
+        const [json = null, found] = await redis.mgetBuffer(listKey, generationKey(date))
+        const generation = found?.toString() ?? NO_GENERATION
+        learn(date, generation, stamp)
+        // A list read with its generation is at least as new as it (a write deletes the list when it moves the
+        // generation on), so tagging it with that generation can only cause an extra miss, never a stale hit.
+        if (json !== null && generation !== NO_GENERATION) local?.set(listKey, json, generation)
+        return { json, generation }
       }
-      // The hot path: the generation came with the limiter's command, and the list too unless this process
-      // holds it at that generation. A list read ahead for another viewer (the token's role changed since
-      // sign-in) is not this one.
+      // The generation came with the limiter's command, and the list too unless this process holds it at that
+      // generation. A list read ahead for another viewer (the token's role changed since sign-in) is not this one.
       const found = await ahead.found
       const generation = found.value ?? NO_GENERATION
+      learn(date, generation, ahead.asked.stamp)
       const held = local?.get(listKey, generation) ?? null
       if (held !== null) return { json: held, generation }
       const json = found.second !== undefined && ahead.asked.second === listKey ? found.second : await redis.getBuffer(listKey)
-      // A list read with or after the generation is at least as new as it (a write deletes the list when it moves
-      // the generation on), so tagging it with that generation can only cause an extra miss, never a stale hit.
+      // Read with or after the generation: see above.
       if (json !== null && generation !== NO_GENERATION) local?.set(listKey, json, generation)
       return { json, generation }
     },
     async fill (date, viewer, json, generation) {
+      const stamp = coherence?.epoch
       const stored = await redis.fillTaskList(taskListKey(date, viewer), generationKey(date), json, generation, ttlS, generationTtlMs)
       // Safe even if a write raced this fill: the entry is used only while the date is still at `stored`.
-      if (stored !== null) local?.set(taskListKey(date, viewer), Buffer.from(json), stored)
+      if (stored === null) return
+      local?.set(taskListKey(date, viewer), Buffer.from(json), stored)
+      learn(date, stored, stamp)
     },
     async invalidate (change) {
       const { lists, generations } = keysTouchedBy(change)
       if (generations.length === 0) return
-      await redis.invalidateTaskLists(generations.length + lists.length, ...generations, ...lists, generations.length, generationTtlMs)
+      // A writer without a coherence channel (a one-off job) announces too, but does not wait.
+      const announcement = coherence?.begin()
+      let receivers: number
+      try {
+        receivers = await redis.invalidateTaskLists(generations.length + lists.length, ...generations, ...lists,
+          generations.length, generationTtlMs, coherence?.channel ?? channel, announcement?.writer ?? '-', ...new Set(change.dates))
+      } catch (error) {
+        announcement?.cancel()
+        throw error
+      }
+      await announcement?.settled(receivers)
     },
-    forgetLocalCopies () { local?.clear() }
+    async dropHeldCopies () {
+      known.clear()
+      local?.clear()
+      await coherence?.announce('purged')
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import BeeQueue from 'bee-queue'
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { createRedisTaskListCache } from '../cache/task-list-cache.js'
+import { createCoherence } from '../coherence.js'
 import { ConfigError, type Config } from '../config.js'
 import { openDatabase } from '../db/client.js'
 import { redisOptions } from '../redis.js'
@@ -26,7 +27,12 @@ export async function startWorker (config: Config, log: Logger): Promise<Running
   await database.migrate()
   const redis = new Redis(config.redis.url, redisOptions(config.redis))
   redis.on('error', (err) => { log.warn({ err }, 'redis connection error') })
-  const deps = { db: database.db, cache: createRedisTaskListCache(redis, config.cacheTtlS), importBatchSize: config.imports.batchSize }
+  // An import's tasks are in every API process's lists once its batch is answered: invalidations wait for them.
+  const coherence = createCoherence({
+    url: config.redis.url, redisOptions: redisOptions(config.redis), keyPrefix: config.redis.keyPrefix, timeoutMs: config.redis.coherenceTimeoutMs, log
+  })
+  const cache = createRedisTaskListCache(redis, config.cacheTtlS, { coherence })
+  const deps = { db: database.db, cache, importBatchSize: config.imports.batchSize }
   const onQueueError = (err: unknown): void => { log.warn({ err }, 'queue error') }
 
   const queue = new BeeQueue<Job>(config.queueName, beeQueueSettings(config, true))
@@ -65,6 +71,7 @@ export async function startWorker (config: Config, log: Logger): Promise<Running
       // and its checkpoint makes the retry resume where it stopped.
       await queue.close(graceMs).catch((err: unknown) => { log.warn({ err }, 'jobs still running at shutdown: left to stall detection') })
       await producer.close()
+      await coherence.close()
       await redis.quit().catch(() => { redis.disconnect() })
       await database.close()
     }

@@ -3,8 +3,11 @@ import type { Redis, Result } from 'ioredis'
 /** One hit counted in a fixed window: the hits so far, and the time left until the window ends. */
 export interface Count { current: number, ttlMs: number }
 
-/** A bearer token to check in the same Redis command as its count (keys from src/users/tokens.ts). */
-export interface TokenProbe { revokedKey: string, stateKey: string, version: number }
+/**
+ * A bearer token to check in the same Redis command as its count (keys from src/users/tokens.ts); `stamp` is the
+ * token store's own, handed back with the answer.
+ */
+export interface TokenProbe { revokedKey: string, stateKey: string, version: number, stamp: number }
 
 /** What Redis holds about a probed token: whether it is on the deny-list, and its user's cached state. */
 export interface TokenProbeAnswer { revoked: boolean, state: string | null }
@@ -13,7 +16,13 @@ export interface TokenProbeAnswer { revoked: boolean, state: string | null }
  * Keys a route reads in the same command, sharing the request's one round trip: `key`, and `second` too
  * unless `key` holds `unless` (a list's bytes, unless the generation is the one this process holds it at).
  */
-export interface ReadAhead { key: string, second?: string, unless?: string }
+export interface ReadAhead {
+  key: string
+  second?: string
+  unless?: string
+  /** The asker's own, handed back with what was read. */
+  stamp?: number
+}
 
 /** What a read-ahead found; `second` is absent when it was not read (`key` held `unless`), null when missing. */
 export interface ReadAheadResult { value: string | null, second?: Buffer | null }
@@ -30,11 +39,15 @@ export interface CountOptions {
   read?: ReadAhead
   /** Go on counting in this process while Redis is away (brute-force guards), rather than fail. */
   countLocallyWithoutRedis?: boolean
+  /** The limit: given, the store may take a lease of several hits at once, to count the next ones locally. */
+  max?: number
 }
 
 export interface RateLimitStore {
   /** Counts one hit on `key`; a store that cannot probe or read along answers without `token` and `read`. */
   count: (key: string, windowMs: number, options?: CountOptions) => Promise<CountResult>
+  /** Counts one hit on `key` from a lease this process holds, without asking anyone; undefined: none left. */
+  leased?: (key: string) => Count | undefined
 }
 
 export interface StoreLogger {
@@ -46,9 +59,12 @@ export interface StoreLogger {
  * INCR, starting the window on the first hit; before it, the token's deny-list entry and its user's state
  * (a token revoked, of an older version or of an unknown user is not counted: whoever holds a revoked
  * token must not use up its user's limit) and the route's read-ahead. One command, one round trip.
+ * A lease: INCRBY of `want` hits rather than 1, unless that would go over the limit (then exactly this one),
+ * so the hits counted never exceed what was granted; the process counts the rest of its lease itself.
  * KEYS: counter, [deny-list entry, user state,] [read-ahead key, [its second key]];
  * ARGV: window ms, '1' if probing a token, its version, the value of the read-ahead key that spares
- * reading the second.
+ * reading the second, hits wanted, the limit.
+ * Returns this hit's count, the window's time left, what the probe and read-ahead found, the hits granted.
  */
 const COUNT = `
 local next_key = 2
@@ -64,20 +80,22 @@ if #KEYS >= next_key then
   if #KEYS > next_key and read ~= ARGV[4] then also = redis.call('GET', KEYS[next_key + 1]) end
 end
 if ARGV[2] == '1' and (revoked == 1 or not state or string.match(state, '^%-?%d+') ~= ARGV[3]) then
-  return {0, 0, revoked, state, read, also}
+  return {0, 0, revoked, state, read, also, 0}
 end
-local current = redis.call('INCR', KEYS[1])
+local want = tonumber(ARGV[5])
+if want > 1 and tonumber(redis.call('GET', KEYS[1]) or '0') + want > tonumber(ARGV[6]) then want = 1 end
+local total = redis.call('INCRBY', KEYS[1], want)
 local ttl = redis.call('PTTL', KEYS[1])
-if current == 1 or ttl < 0 then
+if total == want or ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   ttl = tonumber(ARGV[1])
 end
-return {current, ttl, revoked, state, read, also}`
+return {total - want + 1, ttl, revoked, state, read, also, want}`
 
-type CountReply = [number, number, number, string | null, string | null, string | null]
+type CountReply = [number, number, number, string | null, string | null, string | null, number]
 // When the second key is expected back (no `unless` given) the reply comes as bytes: they are sent as they
 // are, never decoded. With `unless`, bytes would cost every read converting the rest, for a second key rarely read.
-type CountReplyBytes = [number, number, number, Buffer | null, Buffer | null, Buffer | null]
+type CountReplyBytes = [number, number, number, Buffer | null, Buffer | null, Buffer | null, number]
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -111,26 +129,48 @@ export class MemoryCounter implements RateLimitStore {
   }
 }
 
+/** What is left of a lease: the counts this process may still give out itself, until the window ends. */
+interface Lease { next: number, last: number, resetAt: number }
+const MAX_LEASES = 10_000
+
 /**
- * Counts in Redis, shared by every API process. When Redis fails, counts marked countLocallyWithoutRedis
+ * Counts in Redis, shared by every API process. A limit of at least 32 hits is leased: up to `leaseMax` hits,
+ * a sixteenth of the limit at most, are counted in Redis at once and given out by this process, so most
+ * requests cost no Redis command. The total never goes over the limit (near it, hits are counted one by one);
+ * the price is that hits another process has leased and not used are not available to this one until the
+ * window ends, and that x-ratelimit-remaining is exact per process, not across them.
+ * When Redis fails, counts marked countLocallyWithoutRedis
  * (login's brute-force guards) go on in this process and any other count fails: the limiter then fails
  * open or closed (RATE_LIMIT_FAIL_OPEN). The outage is logged once, and its end once.
  */
-export function createRedisStore (redis: Redis, log: StoreLogger): RateLimitStore {
+export function createRedisStore (redis: Redis, log: StoreLogger, leaseMax = 1): RateLimitStore {
   if (typeof redis.rateLimitCount !== 'function') {
     // The number of keys varies per call: it is the command's first argument.
     redis.defineCommand('rateLimitCount', { lua: COUNT })
   }
   const local = new MemoryCounter()
+  const leases = new Map<string, Lease>()
   let degraded = false
 
   return {
+    leased (key) {
+      const lease = leases.get(key)
+      if (lease === undefined) return undefined
+      const now = Date.now()
+      if (lease.next > lease.last || lease.resetAt <= now) {
+        leases.delete(key)
+        return undefined
+      }
+      return { current: lease.next++, ttlMs: lease.resetAt - now }
+    },
+
     async count (key, windowMs, options = {}) {
-      const { token, read } = options
+      const { token, read, max } = options
+      const want = max === undefined ? 1 : Math.max(1, Math.min(leaseMax, Math.floor(max / 16)))
       const keys = token === undefined ? [key] : [key, token.revokedKey, token.stateKey]
       if (read !== undefined) keys.push(read.key)
       if (read?.second !== undefined) keys.push(read.second)
-      const args = [...keys, windowMs, token === undefined ? '0' : '1', token?.version ?? 0, read?.unless ?? '']
+      const args = [...keys, windowMs, token === undefined ? '0' : '1', token?.version ?? 0, read?.unless ?? '', want, max ?? 0]
       let reply: CountReply | CountReplyBytes
       try {
         reply = read?.second !== undefined && read.unless === undefined
@@ -148,7 +188,11 @@ export function createRedisStore (redis: Redis, log: StoreLogger): RateLimitStor
         degraded = false
         log.info('rate limits are counted in Redis again')
       }
-      const [current, ttlMs, revoked, state, value, second] = reply
+      const [current, ttlMs, revoked, state, value, second, granted] = reply
+      if (granted > 1) {
+        if (leases.size >= MAX_LEASES) leases.delete(leases.keys().next().value as string)
+        leases.set(key, { next: current + 1, last: current + granted - 1, resetAt: Date.now() + ttlMs })
+      }
       return {
         count: current === 0 ? null : { current, ttlMs },
         ...(token !== undefined && { token: { revoked: revoked === 1, state: text(state) } }),
