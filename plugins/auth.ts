@@ -110,9 +110,7 @@ export default fp(async (fastify) => {
     request.token = claims
   }
 
-  async function settleTokenCheck (request: FastifyRequest): Promise<void> {
-    const claims = request.token as TokenClaims
-    const state = await (request.tokenCheck ?? tokens.check(Number(claims.sub), claims.jti))
+  function settle (request: FastifyRequest, claims: TokenClaims, state: TokenState): void {
     const refusal = tokenRefusal(state, claims.ver)
     if (refusal !== null) throw unauthorized(refusal)
     request.actor = { id: Number(claims.sub), role: (state.user as { role: Role }).role }
@@ -123,7 +121,20 @@ export default fp(async (fastify) => {
   fastify.decorate('authenticateIfPresent', async (request: FastifyRequest) => {
     if (request.headers.authorization !== undefined) verifyBearer(request)
   })
-  fastify.addHook('preParsing', async (request) => {
-    if (request.token !== null) await settleTokenCheck(request)
+  // A callback hook: most checks are settled already (a token this process holds as good), and an async hook
+  // would cost every request a promise.
+  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+    const claims = request.token
+    if (claims === null) return done(null, payload)
+    const check = request.tokenCheck ?? tokens.check(Number(claims.sub), claims.jti)
+    if (!(check instanceof Promise)) {
+      try {
+        settle(request, claims, check)
+      } catch (error) {
+        return done(error as Error)
+      }
+      return done(null, payload)
+    }
+    check.then((state) => { settle(request, claims, state) }).then(() => { done(null, payload) }, (error: Error) => { done(error) })
   })
 }, { name: 'auth', dependencies: ['config', 'db', 'redis', 'coherence'] })

@@ -15,8 +15,10 @@ import type { FastifyInstance } from 'fastify'
  */
 export function gracefulShutdown (app: FastifyInstance): (drainMs: number) => Promise<void> {
   let draining = false
-  app.addHook('onSend', async (_request, reply) => {
+  // A callback hook: it runs on every response, and an async one costs a promise each time.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining) reply.header('connection', 'close')
+    done(null, payload)
   })
 
   return async (drainMs) => {

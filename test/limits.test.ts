@@ -64,6 +64,9 @@ await t.test('security headers on every answer, API and errors alike', async (t)
     t.match(res.headers['strict-transport-security'], /max-age=\d+/)
     t.equal(res.headers['referrer-policy'], 'no-referrer')
     t.notOk(res.headers['x-powered-by'])
+    for (const documentOnly of ['x-xss-protection', 'x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'origin-agent-cluster', 'cross-origin-opener-policy']) {
+      t.notOk(res.headers[documentOnly], `${documentOnly}: a browser document's header, not an API's`)
+    }
   }
   const docs = await app.inject({ method: 'GET', url: '/docs/' })
   t.equal(docs.statusCode, 200, 'the docs UI still loads')
