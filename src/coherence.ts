@@ -1,19 +1,23 @@
 import { randomBytes } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Redis, type RedisOptions, type Result } from 'ioredis'
 
 /**
  * What lets an API process answer from what it holds (cached lists, its users' token state) without asking
  * Redis on every request, and still never serve what a write through another process has changed once that
  * write has been answered.
  *
- * Every change to shared state is announced on one pub/sub channel (`<prefix>coherence`), in the same Redis
- * command that makes it where it can be (the list invalidation script publishes itself). Each process applies
- * every announcement, then acknowledges it to its writer, and the writer answers its client only when every
- * process that received it has acknowledged, or after `timeoutMs`: by then a process that did not answer has
- * stopped trusting what it holds. A process trusts its state only while its subscription is up and Redis has
- * answered a PING on it within the last `timeoutMs` (less a margin), counted from when the PING was sent.
- * Redis sends a subscriber its messages and replies in order, so a PING answered after an announcement was
- * published comes after that announcement: whoever extends its trust has applied what came before.
+ * - Every change to shared state is announced on one pub/sub channel (`<prefix>coherence`), by the same Redis
+ *   script that makes it where it can be (the list invalidation publishes itself). Each process applies every
+ *   announcement, then acknowledges it to its writer.
+ * - A process trusts what it holds only while it is a member: listed in `<prefix>coherence:members` with a
+ *   lease (`timeoutMs`) it renews a few times per lease. The script that publishes returns the members whose
+ *   lease is running, and the writer answers its client only once each has acknowledged, or its lease ran
+ *   out. A member's trust always ends before its lease: a renewal is made, THEN a PING is sent on the
+ *   subscription, and trust is extended from when the renewal was sent only once that PING is answered.
+ *   Redis sends a subscriber its messages and replies in order, so a member that extends its trust has
+ *   applied every announcement published before its PING; one published after the renewal waits for the
+ *   renewed lease. A process whose subscription dies, even silently, stops trusting before any writer stops
+ *   waiting for it.
  *
  * Announcements: `<writer> <kind> <args...>`, where writer is `<process id>:<sequence>`, or `-` when the
  * writer does not wait (a one-off job). Acknowledgements go to `<prefix>coherence:ack:<process id>`.
@@ -21,6 +25,10 @@ import { Redis, type RedisOptions } from 'ioredis'
 export interface Coherence {
   /** The channel announcements go to (scripts that publish themselves need it). */
   readonly channel: string
+  /** The members' sorted set, as a raw Redis key (no ioredis keyPrefix). */
+  readonly membersKey: string
+  /** This process's subscription as Redis' CLIENT LIST names it. */
+  readonly connectionName: string
   /** Whether state learned from Redis may be used without asking it again. */
   readonly trusted: boolean
   /**
@@ -32,7 +40,7 @@ export interface Coherence {
   on: (kind: string, apply: (args: string[]) => void) => void
   /** Registers what to do when trust is lost (drop everything learned). */
   onReset: (reset: () => void) => void
-  /** A writer id for an announcement published by a script; hand the script's PUBLISH count to `settled`. */
+  /** A writer id for an announcement published by a script (PUBLISH_AND_LIST_MEMBERS); hand its reply to `settled`. */
   begin: () => Announcement
   /** Publishes an announcement and waits until it is applied everywhere (see `settled`). */
   announce: (kind: string, ...args: Array<string | number>) => Promise<void>
@@ -41,8 +49,11 @@ export interface Coherence {
 
 export interface Announcement {
   writer: string
-  /** Resolves once `receivers` processes have applied it, or after the timeout. */
-  settled: (receivers: number) => Promise<void>
+  /**
+   * Resolves once every member the publishing script listed has acknowledged, or its lease has run out.
+   * `members`: the script's reply, member ids each followed by the milliseconds left on its lease.
+   */
+  settled: (members: Array<string | number>) => Promise<void>
   /** The announcement was not published (the command failed): stop waiting for it. */
   cancel: () => void
 }
@@ -55,22 +66,62 @@ export interface CoherenceOptions {
   log: { warn: (obj: object, msg: string) => void, info: (msg: string) => void }
 }
 
-interface Pending { acks: number, needed: number, resolve: () => void, timer: NodeJS.Timeout | undefined }
+/**
+ * A Lua function for scripts that publish: publishes `message` and returns the members whose lease is running,
+ * each followed by the milliseconds left on it (Redis' clock, so the hosts' clocks need not agree).
+ */
+export const PUBLISH_AND_LIST_MEMBERS = `
+local function publish_and_list_members (members_key, channel, message)
+  redis.call('PUBLISH', channel, message)
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local live = redis.call('ZRANGEBYSCORE', members_key, '(' .. now, '+inf', 'WITHSCORES')
+  for i = 2, #live, 2 do live[i] = tonumber(live[i]) - now end
+  return live
+end`
+
+const ANNOUNCE = `${PUBLISH_AND_LIST_MEMBERS}
+return publish_and_list_members(KEYS[1], ARGV[1], ARGV[2])`
+
+// KEYS: members; ARGV: this process's id, its lease in ms. Drops the members whose lease ran out.
+const RENEW = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    coherenceAnnounce: (membersKey: string, channel: string, message: string) => Result<Array<string | number>, Context>
+    coherenceRenew: (membersKey: string, id: string, leaseMs: number) => Result<number, Context>
+  }
+}
+
+/** An announcement being waited for: who acknowledged before the member list came back, then who is awaited. */
+interface Pending { early: Set<string>, awaited: Set<string> | null, resolve: () => void, timer: NodeJS.Timeout | undefined }
 
 /** Where announcements are published: one channel per key prefix (channels ignore ioredis' keyPrefix). */
 export const coherenceChannel = (keyPrefix: string): string => `${keyPrefix}coherence`
+/** The members' sorted set, without the key prefix (for clients that add it themselves). */
+export const COHERENCE_MEMBERS = 'coherence:members'
 
-/** Opens the subscription; the returned object is usable at once (untrusted until Redis has answered). */
+/** Opens the subscription; the returned object is usable at once (untrusted until its first renewal). */
 export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log }: CoherenceOptions): Coherence {
   const id = randomBytes(6).toString('hex')
   const channel = coherenceChannel(keyPrefix)
+  const membersKey = `${keyPrefix}${COHERENCE_MEMBERS}`
   const ackChannel = `${channel}:ack:${id}`
-  // Trust ends a little before a writer stops waiting: timers fire late, and clocks drift.
+  // Trust ends a little before the lease: timers fire late, and clocks drift.
   const trustMs = timeoutMs * 0.8
-  const pingEveryMs = Math.max(10, Math.floor(timeoutMs / 4))
+  const renewEveryMs = Math.max(10, Math.floor(timeoutMs / 4))
 
-  const subscriber = new Redis(url, { ...redisOptions, keyPrefix: undefined, enableOfflineQueue: true, autoResubscribe: false })
+  // Named, so that an operator's CLIENT LIST shows which connections are which process's channel.
+  const connectionName = `${channel}:${id}`
+  const subscriber = new Redis(url, { ...redisOptions, keyPrefix: undefined, enableOfflineQueue: true, autoResubscribe: false, connectionName })
   const publisher = new Redis(url, { ...redisOptions, keyPrefix: undefined })
+  publisher.defineCommand('coherenceAnnounce', { numberOfKeys: 1, lua: ANNOUNCE })
+  publisher.defineCommand('coherenceRenew', { numberOfKeys: 1, lua: RENEW })
   const appliers = new Map<string, Array<(args: string[]) => void>>()
   const resets: Array<() => void> = []
   const pending = new Map<number, Pending>()
@@ -79,7 +130,7 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
   let trustedUntil = 0
   let heardAt = 0
   let epoch = 0
-  let pinging = false
+  let renewing = false
   let closed = false
   let down = false
 
@@ -88,32 +139,37 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
     trustedUntil = 0
     epoch++
     for (const reset of resets) reset()
+    // Its own announcements' echo may never come now, and it no longer holds anything they could make stale.
+    for (const seq of [...pending.keys()]) acknowledged(seq, id)
   }
 
-  function ping (): void {
-    if (pinging || !subscribed || closed) return
-    pinging = true
+  async function renew (): Promise<void> {
+    const startedIn = epoch
     const sentAt = performance.now()
-    subscriber.ping().then(() => {
-      // Replies come in order: every announcement published before this PING has been applied by now.
-      heardAt = performance.now()
-      if (subscribed) trustedUntil = sentAt + trustMs
-    }, () => {}).finally(() => { pinging = false })
+    await publisher.coherenceRenew(membersKey, id, timeoutMs)
+    // Answered after every announcement published before it, and those after it wait for the renewed lease.
+    await subscriber.ping()
+    heardAt = performance.now()
+    if (subscribed && epoch === startedIn && !closed) trustedUntil = sentAt + trustMs
   }
 
-  function settle (seq: number): void {
-    const entry = pending.get(seq)
-    if (entry === undefined || entry.acks < entry.needed) return
+  function renewNow (): void {
+    if (renewing || !subscribed || closed) return
+    renewing = true
+    renew().catch(() => {}).finally(() => { renewing = false })
+  }
+
+  function finish (seq: number, entry: Pending): void {
     pending.delete(seq)
     if (entry.timer !== undefined) clearTimeout(entry.timer)
     entry.resolve()
   }
 
-  function acknowledged (seq: number): void {
+  function acknowledged (seq: number, member: string): void {
     const entry = pending.get(seq)
     if (entry === undefined) return
-    entry.acks++
-    settle(seq)
+    if (entry.awaited === null) entry.early.add(member)
+    else if (entry.awaited.delete(member) && entry.awaited.size === 0) finish(seq, entry)
   }
 
   function onAnnouncement (message: string): void {
@@ -124,13 +180,18 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
     if (writer === '-') return
     const colon = writer.indexOf(':')
     const seq = Number(writer.slice(colon + 1))
-    if (writer.slice(0, colon) === id) acknowledged(seq)
-    else publisher.publish(`${channel}:ack:${writer.slice(0, colon)}`, String(seq)).catch(() => {})
+    const writerId = writer.slice(0, colon)
+    if (writerId === id) acknowledged(seq, id)
+    else publisher.publish(`${channel}:ack:${writerId}`, `${seq} ${id}`).catch(() => {})
   }
 
   subscriber.on('message', (from: string, message: string) => {
-    if (from === channel) onAnnouncement(message)
-    else if (from === ackChannel) acknowledged(Number(message))
+    if (from === channel) {
+      onAnnouncement(message)
+    } else if (from === ackChannel) {
+      const space = message.indexOf(' ')
+      acknowledged(Number(message.slice(0, space)), message.slice(space + 1))
+    }
   })
   subscriber.on('ready', () => {
     subscriber.subscribe(channel, ackChannel).then(() => {
@@ -140,7 +201,7 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
       heardAt = performance.now()
       // Reads issued before the subscription could have missed an announcement: what they learn is dropped.
       epoch++
-      ping()
+      renewNow()
     }, () => { subscriber.disconnect(true) })
   })
   subscriber.on('close', () => {
@@ -153,36 +214,47 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
   subscriber.on('error', () => {}) // the main client logs the outage; 'close' does the rest
   publisher.on('error', () => {})
 
-  const pinger = setInterval(() => {
-    ping()
+  const renewer = setInterval(() => {
+    renewNow()
     // A subscription that stopped answering (a silent connection): reconnect, as the main client's watchdog does.
     if (subscribed && performance.now() - heardAt > 2 * timeoutMs) subscriber.disconnect(true)
-  }, pingEveryMs)
-  pinger.unref()
+  }, renewEveryMs)
+  renewer.unref()
 
   function begin (): Announcement {
     const seq = ++sequence
     let resolve: () => void = () => {}
     const done = new Promise<void>((_resolve) => { resolve = _resolve })
-    const entry: Pending = { acks: 0, needed: Infinity, resolve, timer: undefined }
+    // Acknowledgements may come before the script's reply: they are kept until the members are known.
+    const entry: Pending = { early: new Set(), awaited: null, resolve, timer: undefined }
     pending.set(seq, entry)
     return {
       writer: `${id}:${seq}`,
-      settled: async (receivers) => {
-        entry.needed = receivers
-        if (entry.acks < receivers) {
-          entry.timer = setTimeout(() => { pending.delete(seq); resolve() }, timeoutMs)
+      settled: async (members) => {
+        const awaited = new Set<string>()
+        let longestMs = 0
+        for (let i = 0; i < members.length; i += 2) {
+          const member = String(members[i])
+          if (!entry.early.has(member) && (member !== id || subscribed)) awaited.add(member)
+          longestMs = Math.max(longestMs, Number(members[i + 1]))
+        }
+        entry.awaited = awaited
+        if (awaited.size === 0) {
+          finish(seq, entry)
+        } else {
+          entry.timer = setTimeout(() => { finish(seq, entry) }, longestMs)
           entry.timer.unref()
         }
-        settle(seq)
         await done
       },
-      cancel: () => { pending.delete(seq); resolve() }
+      cancel: () => { finish(seq, entry) }
     }
   }
 
   return {
     channel,
+    membersKey,
+    connectionName,
     get trusted () { return trustedUntil > performance.now() },
     get epoch () { return epoch },
     on: (kind, apply) => { appliers.set(kind, [...(appliers.get(kind) ?? []), apply]) },
@@ -190,22 +262,23 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
     begin,
     async announce (kind, ...args) {
       const announcement = begin()
-      let receivers: number
+      let members: Array<string | number>
       try {
-        receivers = await publisher.publish(channel, [announcement.writer, kind, ...args].join(' '))
+        members = await publisher.coherenceAnnounce(membersKey, channel, [announcement.writer, kind, ...args].join(' '))
       } catch (error) {
         announcement.cancel()
         throw error
       }
-      await announcement.settled(receivers)
+      await announcement.settled(members)
     },
     async close () {
       closed = true
-      clearInterval(pinger)
+      clearInterval(renewer)
       loseTrust()
       for (const entry of pending.values()) entry.resolve()
       pending.clear()
       subscriber.disconnect()
+      await publisher.zrem(membersKey, id).catch(() => {})
       if (publisher.status === 'ready') await publisher.quit().catch(() => { publisher.disconnect() })
       else publisher.disconnect()
     }

@@ -2,6 +2,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { createResilientTaskListCache } from '../src/cache/resilient-task-list-cache.js'
 import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
+import { waitFor } from './fault-helpers.js'
 import { createRedisPrefix, REDIS_URL, signUp, testConfig, buildFromConfig } from './helper.js'
 
 const config = await testConfig(t, { RATE_LIMIT_MAX: '10000', RATE_LIMIT_TASK_LIST_MAX: '10000' })
@@ -198,12 +199,16 @@ await t.test('a write whose invalidation failed: the purge after the outage void
   t.equal((await reader.read(date, viewer)).json, null, 'the other process no longer serves its copy')
 })
 
-/** The commands Redis received from clients (not those its scripts ran) with this file's prefix, during `send`. */
+/**
+ * The commands Redis received from clients (not those its scripts ran) with this file's prefix, during `send`;
+ * not the coherence channel's lease renewals, which each process makes a few times a second whatever it serves.
+ */
 async function redisCommandsOf<T> (send: () => Promise<T>): Promise<{ commands: string[], served: T }> {
   const monitor = await redis.monitor()
   const commands: string[] = []
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (!source.includes('lua') && args.some((arg) => arg.startsWith(prefix))) commands.push(args.join(' '))
+    const ours = args.some((arg) => arg.startsWith(prefix)) && !args.includes(`${prefix}coherence:members`)
+    if (!source.includes('lua') && ours) commands.push(args.join(' '))
   })
   const served = await send()
   await new Promise((resolve) => setTimeout(resolve, 200))
@@ -214,6 +219,8 @@ async function redisCommandsOf<T> (send: () => Promise<T>): Promise<{ commands: 
 await t.test('a cached read makes no Redis command: the token\'s state, a lease of the limit and the list are held here', async (t) => {
   await app.inject({ method: 'POST', url: '/tasks/create-task', headers: bob.auth, payload: { task_name: 'b-held', date: '2025-09-09' } })
   const fresh = await buildFromConfig(t, config)
+  // Until its channel is trusted (its first lease renewal), a process holds nothing.
+  await waitFor('the new process trusting its channel', () => fresh.coherence.trusted)
   const first = await redisCommandsOf(() => fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: bob.auth }))
   t.equal(first.served.statusCode, 200)
   t.equal(first.commands.filter((command) => command.includes('rate-limit:')).length, 1, first.commands.join('\n'))

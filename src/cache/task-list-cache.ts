@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis'
-import { coherenceChannel, type Coherence } from '../coherence.js'
+import { COHERENCE_MEMBERS, coherenceChannel, PUBLISH_AND_LIST_MEMBERS, type Coherence } from '../coherence.js'
 import type { ReadAhead, ReadAheadResult } from '../rate-limit/store.js'
 
 /** Who is looking at a day's list: an admin sees the whole day, a user what they created or are assigned. */
@@ -90,13 +90,14 @@ return current`
  * value an old in-process copy is tagged with (ABA). A missing key starts from Redis' clock in microseconds,
  * above any value it held before. Still an integer, so processes running the previous release (INCR) can
  * share it.
- * KEYS: the generation keys, then the list keys; ARGV: how many generation keys, their TTL in ms, the
- * coherence channel, the writer, then the dates of the generation keys. Returns how many processes heard it.
+ * KEYS: the coherence members, the generation keys, then the list keys; ARGV: how many generation keys, their
+ * TTL in ms, the coherence channel, the writer, then the dates of the generation keys. Returns the new
+ * generations as announced, and the members to wait for (src/coherence.ts).
  */
-const INVALIDATE = `
+const INVALIDATE = `${PUBLISH_AND_LIST_MEMBERS}
 local generations = tonumber(ARGV[1])
 local announced = {}
-for i = 1, generations do
+for i = 2, generations + 1 do
   if redis.call('EXISTS', KEYS[i]) == 0 then
     local now = redis.call('TIME')
     -- Seconds and microseconds as digits: Lua would print the sum of them in exponent notation.
@@ -104,15 +105,16 @@ for i = 1, generations do
   end
   redis.call('INCR', KEYS[i])
   redis.call('PEXPIRE', KEYS[i], ARGV[2])
-  announced[i] = ARGV[4 + i] .. '=' .. redis.call('GET', KEYS[i])
+  announced[#announced + 1] = ARGV[3 + i] .. '=' .. redis.call('GET', KEYS[i])
 end
-if #KEYS > generations then redis.call('DEL', unpack(KEYS, generations + 1)) end
-return redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' lists ' .. table.concat(announced, ' '))`
+if #KEYS > generations + 1 then redis.call('DEL', unpack(KEYS, generations + 2)) end
+local changes = table.concat(announced, ' ')
+return {changes, publish_and_list_members(KEYS[1], ARGV[3], ARGV[4] .. ' lists ' .. changes)}`
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     fillTaskList: (listKey: string, generationKey: string, json: string, generation: string, ttlS: number, generationTtlMs: number) => Result<string | null, Context>
-    invalidateTaskLists: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<number, Context>
+    invalidateTaskLists: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<[string, Array<string | number>], Context>
   }
 }
 
@@ -205,16 +207,19 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
   // announced write. A held list at this generation is current: any later write would have been announced.
   const known = new Map<string, string>()
   coherence?.onReset(() => { known.clear() })
-  coherence?.on('lists', (changes) => {
-    for (const change of changes) {
-      const equals = change.indexOf('=')
-      learn(change.slice(0, equals), change.slice(equals + 1))
-    }
-  })
+  coherence?.on('lists', learnAnnounced)
   coherence?.on('purged', () => {
     known.clear()
     local?.clear()
   })
+
+  /** Takes in announced generations (`<date>=<generation>`). */
+  function learnAnnounced (changes: readonly string[]): void {
+    for (const change of changes) {
+      const equals = change.indexOf('=')
+      learn(change.slice(0, equals), change.slice(equals + 1))
+    }
+  }
 
   /** Takes in a generation heard of; `stamp` is the coherence epoch when the read that found it was sent. */
   function learn (date: string, generation: string, stamp = coherence?.epoch): void {
@@ -280,15 +285,18 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
       if (generations.length === 0) return
       // A writer without a coherence channel (a one-off job) announces too, but does not wait.
       const announcement = coherence?.begin()
-      let receivers: number
+      let changes: string
+      let members: Array<string | number>
       try {
-        receivers = await redis.invalidateTaskLists(generations.length + lists.length, ...generations, ...lists,
+        [changes, members] = await redis.invalidateTaskLists(1 + generations.length + lists.length, COHERENCE_MEMBERS, ...generations, ...lists,
           generations.length, generationTtlMs, coherence?.channel ?? channel, announcement?.writer ?? '-', ...new Set(change.dates))
       } catch (error) {
         announcement?.cancel()
         throw error
       }
-      await announcement?.settled(receivers)
+      // Here at once, whatever becomes of the announcement's echo.
+      learnAnnounced(changes.split(' '))
+      await announcement?.settled(members)
     },
     async dropHeldCopies () {
       known.clear()

@@ -61,6 +61,7 @@ export interface StoreLogger {
  * token must not use up its user's limit) and the route's read-ahead. One command, one round trip.
  * A lease: INCRBY of `want` hits rather than 1, unless that would go over the limit (then exactly this one),
  * so the hits counted never exceed what was granted; the process counts the rest of its lease itself.
+ * `want` 0: the hit comes from a lease, nothing is counted (the token is still checked, the keys read).
  * KEYS: counter, [deny-list entry, user state,] [read-ahead key, [its second key]];
  * ARGV: window ms, '1' if probing a token, its version, the value of the read-ahead key that spares
  * reading the second, hits wanted, the limit.
@@ -83,6 +84,7 @@ if ARGV[2] == '1' and (revoked == 1 or not state or string.match(state, '^%-?%d+
   return {0, 0, revoked, state, read, also, 0}
 end
 local want = tonumber(ARGV[5])
+if want == 0 then return {-1, 0, revoked, state, read, also, 0} end
 if want > 1 and tonumber(redis.call('GET', KEYS[1]) or '0') + want > tonumber(ARGV[6]) then want = 1 end
 local total = redis.call('INCRBY', KEYS[1], want)
 local ttl = redis.call('PTTL', KEYS[1])
@@ -152,21 +154,25 @@ export function createRedisStore (redis: Redis, log: StoreLogger, leaseMax = 1):
   const leases = new Map<string, Lease>()
   let degraded = false
 
+  function leased (key: string): Count | undefined {
+    const lease = leases.get(key)
+    if (lease === undefined) return undefined
+    const now = Date.now()
+    if (lease.next > lease.last || lease.resetAt <= now) {
+      leases.delete(key)
+      return undefined
+    }
+    return { current: lease.next++, ttlMs: lease.resetAt - now }
+  }
+
   return {
-    leased (key) {
-      const lease = leases.get(key)
-      if (lease === undefined) return undefined
-      const now = Date.now()
-      if (lease.next > lease.last || lease.resetAt <= now) {
-        leases.delete(key)
-        return undefined
-      }
-      return { current: lease.next++, ttlMs: lease.resetAt - now }
-    },
+    leased,
 
     async count (key, windowMs, options = {}) {
       const { token, read, max } = options
-      const want = max === undefined ? 1 : Math.max(1, Math.min(leaseMax, Math.floor(max / 16)))
+      // A hit from a lease still held: the command only checks the token and reads ahead (0 hits wanted).
+      const fromLease = max !== undefined ? leased(key) : undefined
+      const want = fromLease !== undefined ? 0 : max === undefined ? 1 : Math.max(1, Math.min(leaseMax, Math.floor(max / 16)))
       const keys = token === undefined ? [key] : [key, token.revokedKey, token.stateKey]
       if (read !== undefined) keys.push(read.key)
       if (read?.second !== undefined) keys.push(read.second)
@@ -181,6 +187,7 @@ export function createRedisStore (redis: Redis, log: StoreLogger, leaseMax = 1):
           degraded = true
           log.warn({ err: error }, 'rate limit store unavailable: login counted in-process, other limits per RATE_LIMIT_FAIL_OPEN')
         }
+        if (fromLease !== undefined) return { count: fromLease }
         if (options.countLocallyWithoutRedis === true) return { count: local.increment(key, windowMs) }
         throw error
       }
@@ -189,12 +196,17 @@ export function createRedisStore (redis: Redis, log: StoreLogger, leaseMax = 1):
         log.info('rate limits are counted in Redis again')
       }
       const [current, ttlMs, revoked, state, value, second, granted] = reply
+      // A token refused is not counted: the lease gets its hit back.
+      if (fromLease !== undefined && current === 0) {
+        const lease = leases.get(key)
+        if (lease !== undefined && lease.next === fromLease.current + 1) lease.next--
+      }
       if (granted > 1) {
         if (leases.size >= MAX_LEASES) leases.delete(leases.keys().next().value as string)
         leases.set(key, { next: current + 1, last: current + granted - 1, resetAt: Date.now() + ttlMs })
       }
       return {
-        count: current === 0 ? null : { current, ttlMs },
+        count: current === 0 ? null : fromLease ?? { current, ttlMs },
         ...(token !== undefined && { token: { revoked: revoked === 1, state: text(state) } }),
         ...(read !== undefined && {
           read: {

@@ -250,9 +250,9 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
     },
 
     /**
-     * Optimistic: read the task, then change it and write its audit row in one statement that applies only
-     * if the task's version is still the one read (two round trips, no lock held across them). A concurrent
-     * change makes the statement match nothing and the update starts again from a fresh read.
+     * One statement (updateTaskQuery): lock the task if the actor may see it, change only the fields whose value
+     * differs, write the audit row of exactly those; concurrent updates of a task serialise on its row lock.
+     * A reassignment is checked first (one more round trip), then made by the same statement.
      */
     async update (actor: Actor, taskId: number, patch: UpdateTaskBody): Promise<Task> {
       let assignee = patch.assigned_user

@@ -93,10 +93,17 @@ const MAX_HELD_TOKENS_PER_USER = 64
 function createHeldTokens (coherence: Coherence, stateTtlS: number) {
   const held = new Map<number, { state: TokenState, jtis: Set<string>, expiresAt: number }>()
   let changes = 0
-  coherence.on('user', ([userId]) => { held.delete(Number(userId)); changes++ })
   coherence.onReset(() => { held.clear(); changes++ })
 
+  function drop (userId: number): void {
+    held.delete(userId)
+    changes++
+  }
+  coherence.on('user', ([userId]) => { drop(Number(userId)) })
+
   return {
+    /** Dropped here at once, whatever becomes of the announcement that drops it everywhere. */
+    drop,
     /** Taken before asking Redis or PostgreSQL; `remember` keeps the answer only if nothing changed since. */
     stamp: (): number => coherence.trusted ? changes : -1,
     known (userId: number, jti: string, tokenVersion: number): TokenState | undefined {
@@ -125,7 +132,10 @@ export function createTokenStore ({ db, redis, stateTtlS, coherence }: TokenStat
   const local = new Map<number, { state: TokenState['user'], revoked: Set<string>, expiresAt: number }>()
   const held = redis !== undefined && coherence !== undefined ? createHeldTokens(coherence, stateTtlS) : undefined
   // Tells every process to drop what it holds of the user; Redis being away is dealt with by the callers.
-  const announce = async (userId: number): Promise<void> => { await coherence?.announce('user', userId).catch(() => {}) }
+  const announce = async (userId: number): Promise<void> => {
+    held?.drop(userId)
+    await coherence?.announce('user', userId).catch(() => {})
+  }
 
   async function checkWithoutRedis (userId: number, jti: string): Promise<TokenState> {
     const hit = local.get(userId)
