@@ -64,6 +64,11 @@ export interface CoherenceOptions {
   keyPrefix: string
   timeoutMs: number
   log: { warn: (obj: object, msg: string) => void, info: (msg: string) => void }
+  /**
+   * False for a process that only writes (the worker): it hears acknowledgements of its own announcements but is
+   * no member, so it holds nothing, trusts nothing, and no write waits for it.
+   */
+  member?: boolean
 }
 
 /**
@@ -107,7 +112,7 @@ export const coherenceChannel = (keyPrefix: string): string => `${keyPrefix}cohe
 export const COHERENCE_MEMBERS = 'coherence:members'
 
 /** Opens the subscription; the returned object is usable at once (untrusted until its first renewal). */
-export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log }: CoherenceOptions): Coherence {
+export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log, member = true }: CoherenceOptions): Coherence {
   const id = randomBytes(6).toString('hex')
   const channel = coherenceChannel(keyPrefix)
   const membersKey = `${keyPrefix}${COHERENCE_MEMBERS}`
@@ -154,7 +159,7 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
   }
 
   function renewNow (): void {
-    if (renewing || !subscribed || closed) return
+    if (renewing || !subscribed || closed || !member) return
     renewing = true
     renew().catch(() => {}).finally(() => { renewing = false })
   }
@@ -194,7 +199,7 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
     }
   })
   subscriber.on('ready', () => {
-    subscriber.subscribe(channel, ackChannel).then(() => {
+    subscriber.subscribe(...(member ? [channel, ackChannel] : [ackChannel])).then(() => {
       if (down) log.info('coherence channel subscribed again: in-process state trusted again')
       down = false
       subscribed = true
@@ -217,7 +222,7 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
   const renewer = setInterval(() => {
     renewNow()
     // A subscription that stopped answering (a silent connection): reconnect, as the main client's watchdog does.
-    if (subscribed && performance.now() - heardAt > 2 * timeoutMs) subscriber.disconnect(true)
+    if (member && subscribed && performance.now() - heardAt > 2 * timeoutMs) subscriber.disconnect(true)
   }, renewEveryMs)
   renewer.unref()
 
@@ -234,8 +239,8 @@ export function createCoherence ({ url, redisOptions, keyPrefix, timeoutMs, log 
         const awaited = new Set<string>()
         let longestMs = 0
         for (let i = 0; i < members.length; i += 2) {
-          const member = String(members[i])
-          if (!entry.early.has(member) && (member !== id || subscribed)) awaited.add(member)
+          const memberId = String(members[i])
+          if (!entry.early.has(memberId) && (memberId !== id || subscribed)) awaited.add(memberId)
           longestMs = Math.max(longestMs, Number(members[i + 1]))
         }
         entry.awaited = awaited

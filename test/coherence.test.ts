@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
+import { createCoherence } from '../src/coherence.js'
 import { waitFor } from './fault-helpers.js'
 import { buildFromConfig, REDIS_URL, signUp, testConfig } from './helper.js'
 
@@ -64,4 +65,24 @@ await t.test('a write waits for a member that does not acknowledge, but no longe
   t.ok(Date.now() - again < 350, 'a lapsed lease is not waited for')
   await waitFor('the lapsed member dropped at a renewal', async () => await redis.zscore(reader.coherence.membersKey, 'silent-member') === null)
   t.pass('a lapsed member is dropped from the set')
+})
+
+await t.test('a process that only writes (the worker) is no member: it waits for the members, none waits for it', async (t) => {
+  const worker = createCoherence({
+    url: REDIS_URL, redisOptions: {}, keyPrefix: config.redis.keyPrefix, timeoutMs: 400, log: { warn: () => {}, info: () => {} }, member: false
+  })
+  t.teardown(async () => { await worker.close() })
+  await trusted()
+  await new Promise((resolve) => setTimeout(resolve, 250)) // a renewal round
+  const members = await redis.zrange(reader.coherence.membersKey, '0', '-1')
+  t.equal(members.length, 2, 'the two API processes only')
+  t.notOk(worker.trusted, 'it trusts nothing: it holds nothing')
+
+  // Its announcement is applied by the API processes before it resolves: the reader drops the user's token state.
+  const claims = JSON.parse(Buffer.from(alice.token.split('.')[1] as string, 'base64url').toString()) as { jti: string, ver: number }
+  t.equal((await reader.inject({ method: 'GET', url: '/users/profile', headers: alice.auth })).statusCode, 200)
+  t.ok(reader.tokens.known?.(alice.id, claims.jti, claims.ver), 'the reader holds alice\'s token as good')
+  await worker.announce('user', alice.id)
+  t.equal(reader.tokens.known?.(alice.id, claims.jti, claims.ver), undefined, 'and no longer once the announcement resolved')
+  t.equal((await reader.inject({ method: 'GET', url: '/users/profile', headers: alice.auth })).statusCode, 200, 'asked Redis again')
 })

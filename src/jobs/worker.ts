@@ -27,9 +27,15 @@ export async function startWorker (config: Config, log: Logger): Promise<Running
   await database.migrate()
   const redis = new Redis(config.redis.url, redisOptions(config.redis))
   redis.on('error', (err) => { log.warn({ err }, 'redis connection error') })
-  // An import's tasks are in every API process's lists once its batch is answered: invalidations wait for them.
+  // An import's tasks are in every API process's lists once its batch is committed: its invalidations wait for
+  // every API process to apply them. The worker serves nothing, so it is no member: no write waits for it.
   const coherence = createCoherence({
-    url: config.redis.url, redisOptions: redisOptions(config.redis), keyPrefix: config.redis.keyPrefix, timeoutMs: config.redis.coherenceTimeoutMs, log
+    url: config.redis.url,
+    redisOptions: redisOptions(config.redis),
+    keyPrefix: config.redis.keyPrefix,
+    timeoutMs: config.redis.coherenceTimeoutMs,
+    log,
+    member: false
   })
   const cache = createRedisTaskListCache(redis, config.cacheTtlS, { coherence })
   const deps = { db: database.db, cache, importBatchSize: config.imports.batchSize }
