@@ -88,8 +88,8 @@ return current`
  * (src/coherence.ts: `<writer> lists <date>=<generation>...`), in one step. A generation is a counter, but one
  * that never starts again from 1: generation keys expire, and a restarted counter could bring back the very
  * value an old in-process copy is tagged with (ABA). A missing key starts from Redis' clock in microseconds,
- * above any value it held before. Still an integer, so processes running the previous release (INCR) can
- * share it.
+ * above any value it held before. A release without the coherence channel does not announce its writes:
+ * it must not share a key prefix with this one (README, "Caching and rate limits").
  * KEYS: the coherence members, the generation keys, then the list keys; ARGV: how many generation keys, their
  * TTL in ms, the coherence channel, the writer, then the dates of the generation keys. Returns the new
  * generations as announced, and the members to wait for (src/coherence.ts).
