@@ -47,8 +47,9 @@ const BEARER = /^Bearer [A-Za-z0-9_.~+/=-]+$/
  * Bearer authentication: HS256 only (alg "none" and every other algorithm are refused), exp and nbf
  * enforced, and every failure is a 401 in the one error shape. A verified token is then checked against
  * the user's current state (src/users/tokens.ts): revoked by logout, issued before a password change,
- * or its user gone -> 401, in preParsing. The limiter (plugins/limiter.ts) runs in between: its one Redis
- * command per request also reads the token's state, so checking a token costs no round trip of its own.
+ * or its user gone -> 401, in preParsing. The limiter (plugins/limiter.ts) runs in between: it takes the
+ * token's state from what this process holds (good tokens, kept coherent across processes: src/coherence.ts),
+ * or reads it in its own Redis command, so checking a token costs no round trip of its own.
  */
 export default fp(async (fastify) => {
   const { config } = fastify

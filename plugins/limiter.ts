@@ -48,9 +48,11 @@ const retryAfterS = (count: Count): number => Math.max(1, Math.ceil(count.ttlMs 
  * `config.rateLimit` (counted per route) or opts out with `false`. Every limited response carries
  * x-ratelimit-limit/-remaining/-reset; a 429 also retry-after.
  *
- * One Redis command per request: the count also checks the request's bearer token (deny-list entry and
- * user state, src/users/tokens.ts) and reads the keys its route asked for (a list's cache generation, and
+ * At most one Redis command per request: the count also checks the request's bearer token (deny-list entry
+ * and user state, src/users/tokens.ts) and reads the keys its route asked for (a list's cache generation, and
  * the list itself unless this process holds it at that generation), so a read makes one round trip in all.
+ * Most requests make none: a limit of 32 or more is leased (src/rate-limit/store.ts), and when this process
+ * holds the token's state as good and the route has nothing to read, the hit comes from the lease.
  * Not @fastify/rate-limit, whose store can only count: each further Redis command cost a cached read
  * 15-20 µs of CPU in the profile (bench/README.md).
  *
