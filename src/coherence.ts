@@ -88,12 +88,14 @@ end`
 const ANNOUNCE = `${PUBLISH_AND_LIST_MEMBERS}
 return publish_and_list_members(KEYS[1], ARGV[1], ARGV[2])`
 
-// KEYS: members; ARGV: this process's id, its lease in ms. Drops the members whose lease ran out.
+// KEYS: members; ARGV: this process's id, its lease in ms. Drops the members whose lease ran out; the set itself
+// goes when no process has renewed for two leases (a prefix no longer served leaves nothing behind).
 const RENEW = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
 return 1`
 
 declare module 'ioredis' {

@@ -27,6 +27,8 @@ await t.test('each process names its channel connection, so an operator can tell
   await trusted()
   const clients = (await redis.client('LIST')) as string
   t.equal(clients.split('\n').filter((line) => line.includes(`name=${channel}:`) && line.includes('sub=2')).length, 2, 'two subscribed processes')
+  const ttl = await redis.pttl(reader.coherence.membersKey)
+  t.ok(ttl > 0 && ttl <= 800, `the members' set expires two leases after the last renewal (${ttl} ms left)`)
 })
 
 await t.test('a process that loses its channel stops serving what it holds, and asks Redis instead', async (t) => {
