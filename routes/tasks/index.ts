@@ -42,9 +42,10 @@ const tasks: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/task/:date', {
     config: { rateLimit: config.rateLimit.taskList },
-    // Runs after authentication and before the limiter, whose Redis command then reads the cache's keys too:
-    // one round trip for the token check, the count and the cache. The token's role picks the list to read
-    // ahead; should the user's role have changed since, the handler reads the right one.
+    // Runs after authentication and before the limiter. A list this process holds and knows current needs no
+    // Redis at all; otherwise the limiter's command reads the cache's keys too: one round trip for the token
+    // check, the count and the cache. The token's role picks the list to read ahead; should the user's role
+    // have changed since, the handler reads the right one.
     onRequest: (request, _reply, done) => {
       const { date } = request.params as { date?: string }
       const claims = request.token

@@ -27,7 +27,8 @@ export interface ListReadAhead { asked: ReadAhead, found: Promise<ReadAheadResul
 export interface TaskListCache {
   /**
    * The keys to read ahead for a day's list: its date's generation, and the list itself unless this process
-   * holds it at that generation. Undefined: nothing to read ahead (no Redis, or the cache is bypassed).
+   * holds it at that generation. Undefined: nothing to read ahead (no Redis, the cache is bypassed, or this
+   * process holds the list at the generation the coherence channel says is current).
    */
   readAhead?: (date: string, viewer: Viewer) => ReadAhead | undefined
   /**
