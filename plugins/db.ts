@@ -17,10 +17,10 @@ export default fp(async (fastify) => {
   await handle.migrate()
 
   if (config.bootstrapAdmin !== undefined) {
-    const created = await ensureBootstrapAdmin(handle.db, config.bootstrapAdmin)
+    const created = await ensureBootstrapAdmin(handle.db, fastify.passwords, config.bootstrapAdmin)
     if (created) fastify.log.info({ username: config.bootstrapAdmin.username }, 'created the first admin from ADMIN_USERNAME')
   }
 
   fastify.decorate('db', handle.db)
   fastify.decorate('dbKind', handle.kind)
-}, { name: 'db', dependencies: ['config'] })
+}, { name: 'db', dependencies: ['config', 'passwords'] })

@@ -37,6 +37,8 @@ const EnvSchema = Type.Object({
   JWT_EXPIRES_IN_S: Type.Integer({ minimum: 1, default: 86_400 }),
   AUTH_STATE_TTL_S: Type.Integer({ minimum: 1, default: 60 }),
   JWT_VERIFY_CACHE_SIZE: Type.Integer({ minimum: 0, default: 10_000 }),
+  // Read by libuv itself when the process starts; read here too, to run as many password hashes at once.
+  UV_THREADPOOL_SIZE: Type.Integer({ minimum: 1, maximum: 1024, default: 4 }),
   ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
 
@@ -109,6 +111,8 @@ export interface Config {
    * verifyCacheSize: tokens whose signature and claims check is remembered until their exp (plugins/auth.ts; 0: none).
    */
   jwt: { secret: string, expiresInS: number, authStateTtlS: number, verifyCacheSize: number }
+  /** Password hashes run at once: one per thread of libuv's pool (src/users/passwords.ts). */
+  passwordHashConcurrency: number
   bootstrapAdmin?: { username: string, password: string }
   rateLimit: {
     failOpen: boolean
@@ -208,6 +212,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
       authStateTtlS: env.AUTH_STATE_TTL_S,
       verifyCacheSize: env.JWT_VERIFY_CACHE_SIZE
     },
+    passwordHashConcurrency: env.UV_THREADPOOL_SIZE,
     bootstrapAdmin: env.ADMIN_USERNAME !== undefined && env.ADMIN_PASSWORD !== undefined
       ? { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD }
       : undefined,

@@ -1,23 +1,45 @@
 import argon2 from 'argon2'
+import fastq from 'fastq'
+import { HttpError } from '../errors.js'
 
 // OWASP's argon2id parameters: 19 MiB, 2 iterations, 1 lane. Each hash holds its memory on a libuv thread.
 const OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
-export async function hashPassword (password: string): Promise<string> {
-  return await argon2.hash(password, OPTIONS)
+export interface PasswordHasher {
+  /** Rejects with 499 when `signal` aborts (the client went away) before the hash started. */
+  hash: (password: string, signal?: AbortSignal) => Promise<string>
+  /** False for a wrong password or an unreadable hash; rejects with 499 as hash does. */
+  verify: (hash: string, password: string, signal?: AbortSignal) => Promise<boolean>
+  /** A hash to verify against when the user does not exist, so an unknown name costs what a wrong password does. */
+  dummyHash: () => Promise<string>
 }
 
-export async function verifyPassword (hash: string, password: string): Promise<boolean> {
-  try {
-    return await argon2.verify(hash, password)
-  } catch {
-    return false
+interface Job { run: () => Promise<unknown>, signal: AbortSignal | undefined }
+
+/**
+ * Each hash takes a libuv pool thread for tens of milliseconds. Handed to libuv all at once, a storm of logins
+ * would wait in libuv's queue, out of reach: one whose client gave up (timed out, retried) would still cost its
+ * hash, and the pool would spend itself on answers nobody reads. Here at most `concurrency` (the pool's size)
+ * run at a time; the rest wait in order, and one whose request was abandoned meanwhile is dropped unstarted.
+ */
+export function createPasswordHasher (concurrency: number): PasswordHasher {
+  const queue = fastq.promise(async ({ run, signal }: Job) => {
+    if (signal?.aborted === true) throw new HttpError(499, 'The client closed the request')
+    return await run()
+  }, concurrency)
+  const hash = async (password: string, signal?: AbortSignal): Promise<string> =>
+    await (queue.push({ run: async () => await argon2.hash(password, OPTIONS), signal }) as Promise<string>)
+
+  let dummy: Promise<string> | undefined
+  return {
+    hash,
+    async verify (hashed, password, signal) {
+      const run = async (): Promise<boolean> => await argon2.verify(hashed, password).catch(() => false)
+      return await (queue.push({ run, signal }) as Promise<boolean>)
+    },
+    async dummyHash () {
+      dummy ??= hash('not-a-real-password-just-for-timing')
+      return await dummy
+    }
   }
-}
-
-let dummyHash: Promise<string> | undefined
-/** A hash to verify against when the user does not exist, so an unknown name costs what a wrong password does. */
-export async function timingDummyHash (): Promise<string> {
-  dummyHash ??= hashPassword('not-a-real-password-just-for-timing')
-  return await dummyHash
 }

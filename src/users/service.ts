@@ -3,7 +3,7 @@ import type { Database } from '../db/client.js'
 import { sqlState, UNIQUE_VIOLATION } from '../db/errors.js'
 import { users, type UserRow } from '../db/schema.js'
 import { conflict, forbidden } from '../errors.js'
-import { hashPassword, timingDummyHash, verifyPassword } from './passwords.js'
+import type { PasswordHasher } from './passwords.js'
 import type { RegisterBody, Role, User } from './schemas.js'
 
 // Serialises "is there an admin yet?" so two first-admin registrations cannot both succeed.
@@ -22,9 +22,11 @@ export async function findUser (db: Database, id: number): Promise<UserRow | und
  * Registers a user. An admin account needs an admin requester, except while no admin exists at all:
  * then the first one may register without a token.
  */
-export async function registerUser (db: Database, input: RegisterBody, requester: { id: number } | null): Promise<User> {
+export async function registerUser (
+  db: Database, passwords: PasswordHasher, input: RegisterBody, requester: { id: number } | null, signal?: AbortSignal
+): Promise<User> {
   const role: Role = input.role ?? 'user'
-  const passwordHash = await hashPassword(input.password)
+  const passwordHash = await passwords.hash(input.password, signal)
   try {
     return await db.transaction(async (tx) => {
       if (role === 'admin') {
@@ -48,17 +50,21 @@ export async function registerUser (db: Database, input: RegisterBody, requester
 }
 
 /** The user whose credentials these are, or null; an unknown name takes as long as a wrong password. */
-export async function verifyCredentials (db: Database, username: string, password: string): Promise<UserRow | null> {
+export async function verifyCredentials (
+  db: Database, passwords: PasswordHasher, username: string, password: string, signal?: AbortSignal
+): Promise<UserRow | null> {
   const [row] = await db.select().from(users).where(eq(users.username, username))
-  const matches = await verifyPassword(row?.passwordHash ?? await timingDummyHash(), password)
+  const matches = await passwords.verify(row?.passwordHash ?? await passwords.dummyHash(), password, signal)
   return row !== undefined && matches ? row : null
 }
 
 /** Creates the configured first admin if that username is free; never overwrites an existing account. */
-export async function ensureBootstrapAdmin (db: Database, admin: { username: string, password: string }): Promise<boolean> {
+export async function ensureBootstrapAdmin (
+  db: Database, passwords: PasswordHasher, admin: { username: string, password: string }
+): Promise<boolean> {
   const [existing] = await db.select({ id: users.id }).from(users).where(eq(users.username, admin.username))
   if (existing !== undefined) return false
-  const passwordHash = await hashPassword(admin.password)
+  const passwordHash = await passwords.hash(admin.password)
   const inserted = await db.insert(users).values({ username: admin.username, passwordHash, role: 'admin' })
     .onConflictDoNothing().returning({ id: users.id })
   return inserted.length > 0
@@ -69,10 +75,12 @@ export async function ensureBootstrapAdmin (db: Database, admin: { username: str
  * statement: every token issued before is refused from then on. Returns the new token version, or null
  * when the current password is wrong.
  */
-export async function changePassword (db: Database, userId: number, currentPassword: string, newPassword: string): Promise<number | null> {
+export async function changePassword (
+  db: Database, passwords: PasswordHasher, userId: number, currentPassword: string, newPassword: string, signal?: AbortSignal
+): Promise<number | null> {
   const [row] = await db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, userId))
-  if (row === undefined || !await verifyPassword(row.passwordHash, currentPassword)) return null
-  const passwordHash = await hashPassword(newPassword)
+  if (row === undefined || !await passwords.verify(row.passwordHash, currentPassword, signal)) return null
+  const passwordHash = await passwords.hash(newPassword, signal)
   const [updated] = await db.update(users)
     .set({ passwordHash, tokenVersion: sql`${users.tokenVersion} + 1`, updatedAt: sql`now()` })
     .where(eq(users.id, userId))
