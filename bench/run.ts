@@ -25,7 +25,7 @@ import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
 import * as schema from '../src/db/schema.js'
 import { scanKeys } from '../src/redis.js'
 import { dayListQueries } from '../src/tasks/service.js'
-import { cpuSeconds, rssMb, sampleRss, startNode, type Child } from './lib/processes.js'
+import { cpuSeconds, diffCpu, postgresCpuSeconds, rssMb, sampleRss, startNode, type Child } from './lib/processes.js'
 import { PASSWORD, seed, type Seeded } from './lib/seed.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -63,7 +63,7 @@ interface Measured {
   statuses: Record<string, number>
   rssPeakMb: number
   /** Cores used during the measured run by the server, the load generator (this process) and Redis. */
-  cpu?: { server: number, client: number, redis: number }
+  cpu?: { server: number, client: number, redis: number, postgres: number }
   ratio?: number
   target?: string
   pass?: boolean
@@ -127,9 +127,9 @@ async function measure (name: string, server: Child, load: Load, okStatuses: num
 }
 
 let redisPid = Number.NaN
-function cpuMeter (serverPid: number): { stop: () => { server: number, client: number, redis: number } } {
+function cpuMeter (serverPid: number): { stop: () => { server: number, client: number, redis: number, postgres: number } } {
   const started = performance.now()
-  const before = { server: cpuSeconds(serverPid), client: process.cpuUsage(), redis: cpuSeconds(redisPid) }
+  const before = { server: cpuSeconds(serverPid), client: process.cpuUsage(), redis: cpuSeconds(redisPid), postgres: postgresCpuSeconds() }
   return {
     stop: () => {
       const wallS = (performance.now() - started) / 1000
@@ -138,7 +138,8 @@ function cpuMeter (serverPid: number): { stop: () => { server: number, client: n
       return {
         server: round((cpuSeconds(serverPid) - before.server) / wallS),
         client: round((client.user + client.system) / 1e6 / wallS),
-        redis: round((cpuSeconds(redisPid) - before.redis) / wallS)
+        redis: round((cpuSeconds(redisPid) - before.redis) / wallS),
+        postgres: round(diffCpu(before.postgres, postgresCpuSeconds()) / wallS)
       }
     }
   }
@@ -163,7 +164,7 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   const log = (m: Measured): void => {
     rows.push(m)
     console.error(`  ${m.name}: ${m.reqPerSec.toFixed(0)} req/s, p99 ${m.p99} ms, errors ${m.errors}, non-2xx ${m.non2xx}` +
-      (m.cpu !== undefined ? `, cores used: server ${m.cpu.server}, client ${m.cpu.client}, redis ${m.cpu.redis}` : ''))
+      (m.cpu !== undefined ? `, cores used: server ${m.cpu.server}, client ${m.cpu.client}, redis ${m.cpu.redis}, postgres ${m.cpu.postgres}` : ''))
   }
   const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
   const bareRow = await measure('bare fastify {"hello":"world"}', bare, { url: bareUrl })

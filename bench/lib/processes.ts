@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -74,4 +74,24 @@ export function cpuSeconds (pid: number): number {
   } catch {
     return Number.NaN
   }
+}
+
+/** CPU seconds of every PostgreSQL process on this host (the server and its backends), by pid; empty elsewhere. */
+export function postgresCpuSeconds (): Map<number, number> {
+  const seconds = new Map<number, number>()
+  let pids: string[] = []
+  try { pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name)) } catch {}
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') seconds.set(Number(pid), cpuSeconds(Number(pid)))
+    } catch {}
+  }
+  return seconds
+}
+
+/** CPU used between two readings; a process that started in between counts from zero. */
+export function diffCpu (before: Map<number, number>, after: Map<number, number>): number {
+  let used = 0
+  for (const [pid, seconds] of after) used += seconds - (before.get(pid) ?? 0)
+  return used
 }
