@@ -126,10 +126,10 @@ await t.test('a list read before a write is not stored after it (no stale fill)'
   const missed = await cache.read('2025-07-01', viewer)
   t.equal(missed.json, null)
   await cache.invalidate({ dates: ['2025-07-01'], userIds: [] })
-  await cache.fill('2025-07-01', viewer, '["stale"]', missed.generation)
+  await cache.fill('2025-07-01', viewer, Buffer.from('["stale"]'), missed.generation)
   t.equal((await cache.read('2025-07-01', viewer)).json, null, 'the stale list was refused')
   const fresh = await cache.read('2025-07-01', viewer)
-  await cache.fill('2025-07-01', viewer, '["fresh"]', fresh.generation)
+  await cache.fill('2025-07-01', viewer, Buffer.from('["fresh"]'), fresh.generation)
   t.equal((await cache.read('2025-07-01', viewer)).json?.toString(), '["fresh"]')
 })
 
@@ -184,7 +184,7 @@ await t.test('a write whose invalidation failed: the purge after the outage void
 
   await writer.invalidate({ dates: [date], userIds: [] }) // the date has a generation, as after any write
   const { generation } = await reader.read(date, viewer)
-  await reader.fill(date, viewer, '["before the write"]', generation)
+  await reader.fill(date, viewer, Buffer.from('["before the write"]'), generation)
   t.same((await reader.read(date, viewer)).json?.toString(), '["before the write"]', 'the reader holds the list')
 
   // The writer's write committed but its invalidation failed: its guard remembers and purges once Redis answers.

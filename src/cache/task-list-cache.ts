@@ -36,7 +36,8 @@ export interface TaskListCache {
    * write that the request follows.
    */
   read: (date: string, viewer: Viewer, ahead?: ListReadAhead) => Promise<CachedTaskList>
-  fill: (date: string, viewer: Viewer, json: string, generation: string) => Promise<void>
+  /** Stores `json` (UTF-8 bytes) unless a write touched the date since the read that missed; kept as it is. */
+  fill: (date: string, viewer: Viewer, json: Buffer, generation: string) => Promise<void>
   invalidate: (change: TaskListChange) => Promise<void>
   /**
    * Drops the lists held in this process and, with a coherence channel, in every process (after a purge: a
@@ -114,7 +115,7 @@ return {changes, publish_and_list_members(KEYS[1], ARGV[3], ARGV[4] .. ' lists '
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    fillTaskList: (listKey: string, generationKey: string, json: string, generation: string, ttlS: number, generationTtlMs: number) => Result<string | null, Context>
+    fillTaskList: (listKey: string, generationKey: string, json: Buffer, generation: string, ttlS: number, generationTtlMs: number) => Result<string | null, Context>
     invalidateTaskLists: (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Result<[string, Array<string | number>], Context>
   }
 }
@@ -278,7 +279,7 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
       const stored = await redis.fillTaskList(taskListKey(date, viewer), generationKey(date), json, generation, ttlS, generationTtlMs)
       // Safe even if a write raced this fill: the entry is used only while the date is still at `stored`.
       if (stored === null) return
-      local?.set(taskListKey(date, viewer), Buffer.from(json), stored)
+      local?.set(taskListKey(date, viewer), json, stored)
       learn(date, stored, stamp)
     },
     async invalidate (change) {
@@ -327,7 +328,7 @@ export function createMemoryTaskListCache (ttlS: number, maxEntries = 10_000): T
     async fill (date, viewer, json, generation) {
       if (generationOf(date) !== generation) return
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string)
-      entries.set(taskListKey(date, viewer), { json: Buffer.from(json), expiresAt: Date.now() + ttlS * 1000 })
+      entries.set(taskListKey(date, viewer), { json, expiresAt: Date.now() + ttlS * 1000 })
     },
     async invalidate (change) {
       const { lists } = keysTouchedBy(change)

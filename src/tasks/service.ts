@@ -244,9 +244,10 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
       const [row] = actor.role === 'admin'
         ? await dayListForAdmin.execute({ date })
         : await dayListForUser.execute({ date, user: actor.id })
-      const json = row?.json ?? '[]'
+      // Encoded once: the same bytes go to Redis, to this process's copy and to the client.
+      const json = Buffer.from(row?.json ?? '[]')
       await cache.fill(date, viewer, json, cached.generation)
-      return Buffer.from(json)
+      return json
     },
 
     /**
