@@ -62,7 +62,7 @@ interface Measured {
   non2xx: number
   statuses: Record<string, number>
   rssPeakMb: number
-  /** Cores used during the measured run by the server, the load generator (this process) and Redis. */
+  /** Cores used during the measured run by the server, the load generator (this process), Redis and PostgreSQL (every backend on this host). */
   cpu?: { server: number, client: number, redis: number, postgres: number }
   ratio?: number
   target?: string
