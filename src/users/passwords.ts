@@ -27,15 +27,17 @@ export function createPasswordHasher (concurrency: number): PasswordHasher {
     if (signal?.aborted === true) throw new HttpError(499, 'The client closed the request')
     return await run()
   }, concurrency)
+  // Runs `work` in its turn, unless `signal` aborted while it waited.
+  const inTurn = async <T>(work: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> =>
+    await (queue.push({ run: work, signal }) as Promise<T>)
   const hash = async (password: string, signal?: AbortSignal): Promise<string> =>
-    await (queue.push({ run: async () => await argon2.hash(password, OPTIONS), signal }) as Promise<string>)
+    await inTurn(async () => await argon2.hash(password, OPTIONS), signal)
 
   let dummy: Promise<string> | undefined
   return {
     hash,
     async verify (hashed, password, signal) {
-      const run = async (): Promise<boolean> => await argon2.verify(hashed, password).catch(() => false)
-      return await (queue.push({ run, signal }) as Promise<boolean>)
+      return await inTurn(async () => await argon2.verify(hashed, password).catch(() => false), signal)
     },
     async dummyHash () {
       dummy ??= hash('not-a-real-password-just-for-timing')
