@@ -35,6 +35,7 @@ EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/api/health/db').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node directly, not npm: the process must receive SIGTERM itself to drain gracefully. The old-space cap
-# keeps V8 collecting before the heap balloons under load (RSS peaked at 230 MB without it, ~130 MB with
-# it, at no measurable cost in throughput; the live heap is ~40-60 MB): bench/README.md.
+# keeps V8 collecting before the heap balloons under load (RSS peaked at 204-264 MB without it, under 190 MB
+# with it; the live heap is ~26-60 MB). It costs CPU where garbage comes fast (a cache miss 462 µs of server CPU
+# against 324-340 without it: V8 marks almost continuously); with memory to spare, raise it. bench/README.md, sixth pass.
 CMD ["node", "--max-old-space-size=160", "dist/src/server.js"]

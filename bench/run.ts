@@ -5,6 +5,7 @@
  *   npm run bench                 the full suite, twice (the second run checks for RSS growth)
  *   npm run bench -- --smoke      every scenario for ~1.5 s, asserting only that none has errors (CI)
  *   npm run bench -- --profile    with the server under --cpu-prof (bench/profiles/), scenario 1 unless BENCH_ONLY says
+ *   npm run bench -- --perf       Linux perf's on-CPU samples of the server during each scenario (bench/profiles/)
  *   npm run bench -- --no-build   use dist/ as it is
  *
  * Environment: DATABASE_URL (an admin connection, default postgres://postgres@127.0.0.1:5432/test),
@@ -12,7 +13,7 @@
  * BENCH_SERVER_NODE_OPTIONS (NODE_OPTIONS for the API server, to try V8 flags), BENCH_SERVER_ENTRY (another
  * build's server.js, e.g. an older commit's, to compare).
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
@@ -31,7 +32,10 @@ import { PASSWORD, seed, type Seeded } from './lib/seed.js'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = new Set(process.argv.slice(2))
 const smoke = args.has('--smoke') || process.env.BENCH_SMOKE === '1'
-const profile = args.has('--profile')
+// --cpu-prof samples wall time: a thread the kernel switched out inside a syscall (a socket write that woke
+// PostgreSQL, which took the core) is counted in that syscall. perf's cpu-clock samples only time on a CPU.
+const perf = args.has('--perf')
+const profile = args.has('--profile') || perf
 // BENCH_ONLY=1,2,5: run only these scenarios (ids as in the table: 1, 2, 3, 4, 5, 5b, 6).
 const only = new Set((process.env.BENCH_ONLY ?? (profile ? '1' : '')).split(',').filter((id) => id !== ''))
 const wanted = (id: string): boolean => only.size === 0 || only.has(id)
@@ -122,8 +126,25 @@ async function measure (name: string, server: Child, load: Load, okStatuses: num
   if (warmupS > 0) await fire(load, warmupS)
   const rss = sampleRss(server.pid)
   const cpu = cpuMeter(server.pid)
+  const recording = perf && !name.startsWith('bare') ? perfRecord(server.pid, name) : undefined
   const result = await fire(load, load.durationS ?? durationS)
+  await recording?.stop()
   return { ...summarise(name, result, rss.stop(), okStatuses), cpu: cpu.stop() }
+}
+
+/** `perf record` of one process until stopped: bench/profiles/<scenario>.perf.data, read with `perf report -i`. */
+function perfRecord (pid: number, scenario: string): { stop: () => Promise<void> } {
+  const file = `${root}bench/profiles/${scenario.split(' ').slice(0, 3).join('-').replace(/[^\w-]/g, '')}.perf.data`
+  const recorder = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '2999', '-g', '-p', String(pid), '-o', file], { stdio: 'ignore' })
+  const exited = new Promise<void>((resolve) => recorder.once('close', () => { resolve() }))
+  recorder.once('error', (error) => { console.error(`perf record: ${error.message}`) })
+  return {
+    stop: async () => {
+      recorder.kill('SIGINT')
+      await exited
+      console.error(`  perf samples: ${file}`)
+    }
+  }
 }
 
 let redisPid = Number.NaN
@@ -185,26 +206,38 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   }
   if (wanted('1')) log(await measure('1 cached read GET /tasks/task/:date', api, cachedRead))
 
-  // Every request reads a list invalidated MISS_LEAD requests earlier (and not read since): by the time it is
-  // asked for, every API process has heard of the write (src/coherence.ts), so its own copy and Redis' both miss.
-  // Invalidating just before sending would race the API's channel, and measure some hits.
+  // Every request reads a list invalidated at least MISS_LEAD requests earlier (and not read since): by the time
+  // it is asked for, every API process has heard of the write (src/coherence.ts), so its own copy and Redis'
+  // both miss. Invalidating just before sending would race the API's channel, and measure some hits. A date is
+  // invalidated as a write to it does (one new generation, its lists deleted, one announcement), then each of
+  // its lists is read once: one invalidation per list was about a third of what the load generator and Redis
+  // spent per miss, on the cores the server shares (bench/README.md, sixth pass).
   const cache = createRedisTaskListCache(new Redis(redisUrl, { keyPrefix: prefix, enableAutoPipelining: true }), 3600)
-  const nextMiss = rotate(data.lists)
+  const listsByDate = new Map<string, Array<Seeded['lists'][number]>>()
+  for (const list of data.lists) {
+    const ofDate = listsByDate.get(list.date) ?? []
+    ofDate.push(list)
+    listsByDate.set(list.date, ofDate)
+  }
+  const nextMissDate = rotate([...listsByDate.keys()])
   const MISS_LEAD = Math.min(200, Math.floor(data.lists.length / 4))
   const invalidated: Array<Seeded['lists'][number]> = []
-  const invalidateNext = (): void => {
-    const list = nextMiss()
-    cache.invalidate({ dates: [list.date], userIds: [list.user.id] }).catch(() => {})
-    invalidated.push(list)
+  const invalidateAhead = (): void => {
+    while (invalidated.length < MISS_LEAD) {
+      const date = nextMissDate()
+      const lists = listsByDate.get(date) ?? []
+      cache.invalidate({ dates: [date], userIds: lists.map((list) => list.user.id) }).catch(() => {})
+      invalidated.push(...lists)
+    }
   }
   if (wanted('2')) {
-    for (let i = 0; i < MISS_LEAD; i++) invalidateNext()
+    invalidateAhead()
     await new Promise((resolve) => setTimeout(resolve, 200))
     log(await measure('2 cache miss GET /tasks/task/:date', api, {
       url: api.url,
       setupRequest: (request) => {
-        invalidateNext()
         const { user, date } = invalidated.shift() as Seeded['lists'][number]
+        invalidateAhead()
         request.path = `/tasks/task/${date}`
         request.headers = auth(user.token)
         return request
@@ -352,7 +385,8 @@ async function main (): Promise<void> {
     const profileDir = `${root}bench/profiles`
     if (profile) mkdirSync(profileDir, { recursive: true })
     const api = await startNode([
-      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      // perf names JIT-compiled functions from the map file this writes to /tmp/perf-<pid>.map.
+      ...(perf ? ['--perf-basic-prof-only-functions'] : profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
       // BENCH_SERVER_ENTRY: another build of the API (e.g. an older commit's dist/) measured by this same suite.
       process.env.BENCH_SERVER_ENTRY ?? `${root}dist/src/server.js`
     ], {
@@ -422,7 +456,9 @@ async function main (): Promise<void> {
       writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, settings: { connections, durationS, warmupS, serverRuntime, size }, results, memory, targetsMet, explain }, null, 2) + '\n')
       console.log(`results: ${file}`)
     } else {
-      console.log(`profile written to bench/profiles when the server exits: ${readdirSync(profileDir).length} file(s) there before`)
+      console.log(perf
+        ? 'perf samples in bench/profiles: perf report -i bench/profiles/<scenario>.perf.data --no-children --sort sym'
+        : `profile written to bench/profiles when the server exits: ${readdirSync(profileDir).length} file(s) there before`)
     }
   } finally {
     for (const child of children.reverse()) await child.stop()

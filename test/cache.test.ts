@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
+import postgres from 'postgres'
 import { createResilientTaskListCache } from '../src/cache/resilient-task-list-cache.js'
 import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
 import { waitFor } from './fault-helpers.js'
@@ -70,6 +71,42 @@ await t.test('a list of a date without a generation (never written, or its key e
   // A write moves the generation on: the copy is dropped and the list read again.
   await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'next', date: day } })
   t.same(await names(alice, day), ['kept', 'next'])
+})
+
+await t.test('readers who miss one list at once share one query; a read after a write starts its own', async (t) => {
+  const day = '2025-04-21'
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'shared', date: day } })
+  const sql = postgres(config.db.url as string, { max: 2, onnotice: () => {} })
+  t.teardown(async () => { await sql.end() })
+  // The table locked here holds every list query the API sends: each is a backend waiting in pg_stat_activity.
+  const waiting = async (): Promise<number> => {
+    const [row] = await sql<Array<{ n: number }>>`
+      select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock' and query like '%string_agg%'`
+    return row?.n ?? 0
+  }
+  const lock = await sql.reserve()
+  await lock`begin`
+  await lock`lock table tasks in access exclusive mode`
+  let together, after
+  try {
+    together = Promise.all(Array.from({ length: 5 }, async () => await list(alice, day)))
+    await waitFor('a list query', async () => await waiting() >= 1)
+    // Time for the other four to reach PostgreSQL, were they going to.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.equal(await waiting(), 1, 'five readers, one query')
+    // A write's invalidation moves the date's generation on: a read after it must not take the older query's answer.
+    await app.taskListCache.invalidate({ dates: [day], userIds: [alice.id] })
+    after = list(alice, day)
+    await waitFor('a second list query', async () => await waiting() >= 2)
+    t.equal(await waiting(), 2, 'the read after the write: a query of its own')
+  } finally {
+    await lock`commit`
+    lock.release()
+  }
+  const responses = [...await together, await after]
+  t.same(responses.map((res) => res.statusCode), [200, 200, 200, 200, 200, 200])
+  t.same(responses.map((res) => res.json().task_list.map((task: { task_name: string }) => task.task_name)), Array(6).fill(['shared']))
 })
 
 await t.test('the cached list is the JSON of the tasks as the API shows them elsewhere', async (t) => {

@@ -13,8 +13,8 @@ export interface ResilientTaskListCache extends TaskListCache {
   close: () => void
 }
 
-// A read that bypassed the cache: its fill must not store anything.
-const BYPASS = 'bypass'
+// A read that bypassed the cache: no generation vouched for, so its fill stores nothing and no other read shares it.
+const BYPASS = ''
 const PURGE_RETRY_MS = 1000
 
 /**

@@ -18,6 +18,10 @@ export interface TaskListChange {
 export interface CachedTaskList {
   /** The cached JSON array of tasks as UTF-8 bytes (sent as they are, never re-encoded), or null on a miss. */
   json: Buffer | null
+  /**
+   * The date's generation as the read saw it: every write answered before the read had already moved it.
+   * '' when the cache cannot tell (bypassed during a Redis outage).
+   */
   generation: string
 }
 

@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { Database, Transaction } from '../db/client.js'
 import { taskAudit, tasks, users, type TaskRow } from '../db/schema.js'
-import type { ListReadAhead, TaskListCache, Viewer } from '../cache/task-list-cache.js'
+import { taskListKey, type ListReadAhead, type TaskListCache, type Viewer } from '../cache/task-list-cache.js'
 import type { ReadAhead } from '../rate-limit/store.js'
 import { badRequest, forbidden, notFound } from '../errors.js'
 import type { AuditEntry, CreateTaskBody, Task, UpdateTaskBody } from './schemas.js'
@@ -45,16 +45,18 @@ const utcToday = (): string => new Date().toISOString().slice(0, 10)
 
 // A day's list is rendered to JSON by PostgreSQL, byte for byte what JSON.stringify(rows.map(toTask)) gives
 // (same keys in the same order, timestamps as toISOString writes them): a cache miss then costs one query
-// returning one text value, instead of building, mapping and serialising every row in JS.
+// returning one text value, instead of building, mapping and serialising every row in JS. to_json (which
+// looks up the value's type on every call) is kept for what needs escaping or a fixed format: the names, and
+// the date (date::text would follow the session's DateStyle). Priorities (enum labels) and to_char's ISO
+// timestamps never need escaping: quoting them directly made a row about a quarter cheaper to render.
 const ISO_MILLIS = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
-const jsonOf = (value: SQL | AnyColumn): SQL => sql`coalesce(to_json(${value})::text, 'null')`
-const isoOf = (column: AnyColumn): SQL => jsonOf(sql`to_char(${column} at time zone 'UTC', ${ISO_MILLIS})`)
+const isoOf = (column: AnyColumn): SQL => sql`'"' || to_char(${column} at time zone 'UTC', ${ISO_MILLIS}) || '"'`
 const TASK_JSON = sql.join([
   sql`'{"id":' || ${tasks.id}::text`,
-  sql`',"task_name":' || ${jsonOf(tasks.taskName)}`,
-  sql`',"description":' || ${jsonOf(tasks.description)}`,
-  sql`',"priority":' || ${jsonOf(tasks.priority)}`,
-  sql`',"date":' || ${jsonOf(tasks.date)}`,
+  sql`',"task_name":' || to_json(${tasks.taskName})::text`,
+  sql`',"description":' || coalesce(to_json(${tasks.description})::text, 'null')`,
+  sql`',"priority":"' || ${tasks.priority}::text || '"'`,
+  sql`',"date":' || to_json(${tasks.date})::text`,
   sql`',"assigned_user":' || ${tasks.assignedUser}::text`,
   sql`',"is_active":' || ${tasks.isActive}::text`,
   sql`',"created_by":' || ${tasks.createdBy}::text`,
@@ -194,6 +196,18 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
     if (user === undefined) throw badRequest(`assigned_user ${assignee} does not exist`)
   }
 
+  const queriesInFlight = new Map<string, Promise<Buffer>>()
+
+  async function queryAndFill (actor: Actor, date: string, viewer: Viewer, generation: string): Promise<Buffer> {
+    const [row] = actor.role === 'admin'
+      ? await dayListForAdmin.execute({ date })
+      : await dayListForUser.execute({ date, user: actor.id })
+    // Encoded once: the same bytes go to Redis, to this process's copy and to the client.
+    const json = Buffer.from(row?.json ?? '[]')
+    await cache.fill(date, viewer, json, generation)
+    return json
+  }
+
   /** Invalidates, before the caller answers, every cached list that held or now holds these tasks. */
   async function invalidateListsOf (...rows: TaskRow[]): Promise<void> {
     await cache.invalidate({
@@ -241,13 +255,18 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
       const viewer = viewerOf(actor)
       const cached = await cache.read(date, viewer, ahead)
       if (cached.json !== null) return cached.json
-      const [row] = actor.role === 'admin'
-        ? await dayListForAdmin.execute({ date })
-        : await dayListForUser.execute({ date, user: actor.id })
-      // Encoded once: the same bytes go to Redis, to this process's copy and to the client.
-      const json = Buffer.from(row?.json ?? '[]')
-      await cache.fill(date, viewer, json, cached.generation)
-      return json
+      if (cached.generation === '') return await queryAndFill(actor, date, viewer, cached.generation)
+      // Misses of one list at one generation share one query: the readers of a busy day who miss together
+      // after a write cost PostgreSQL one query, not one each. Sharing only within a generation keeps
+      // read-your-write: a write answered before this read moved the generation first, so a query started
+      // under the generation this read saw started after that write committed.
+      const key = `${taskListKey(date, viewer)} ${cached.generation}`
+      let query = queriesInFlight.get(key)
+      if (query === undefined) {
+        query = queryAndFill(actor, date, viewer, cached.generation).finally(() => { queriesInFlight.delete(key) })
+        queriesInFlight.set(key, query)
+      }
+      return await query
     },
 
     /**
