@@ -1,14 +1,9 @@
-import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
-import { HttpError } from '../src/errors.js'
+import { errorBody as body, HttpError } from '../src/errors.js'
 import { sqlState } from '../src/db/errors.js'
 import { isDependencyUnavailable } from '../src/dependency-errors.js'
 import type { ErrorResponse } from '../src/schemas/common.js'
-
-function body (statusCode: number, message: string, details?: ErrorResponse['details']): ErrorResponse {
-  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, ...(details !== undefined && { details }) }
-}
 
 /** Which status a thrown error deserves, and what the client may be told about it. */
 function describe (error: FastifyError): ErrorResponse {

@@ -1,15 +1,16 @@
 import { fileURLToPath } from 'node:url'
-import { STATUS_CODES, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import autoload from '@fastify/autoload'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import { createValidatorCompiler } from './validation.js'
 import { gracefulShutdown } from './shutdown.js'
+import { errorBody } from './errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Stops accepting, lets open connections finish with `Connection: close` (up to drainMs), then closes. */
+    /** Drains open connections with `Connection: close` (up to drainMs, health checks 503), then stops accepting and closes. */
     shutdown: (drainMs: number) => Promise<void>
   }
 }
@@ -41,9 +42,8 @@ export function serverOptions (config: Config): FastifyHttpOptions<Server> {
     frameworkErrors: (error, _request, reply) => {
       const invalidUrl = error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH'
       const statusCode = invalidUrl ? 400 : 500
-      const body = { statusCode, error: STATUS_CODES[statusCode], message: invalidUrl ? 'Invalid URL' : 'Internal Server Error' }
       const answer: FastifyReply = reply
-      answer.code(statusCode).send(body)
+      answer.code(statusCode).send(errorBody(statusCode, invalidUrl ? 'Invalid URL' : 'Internal Server Error'))
     }
   }
 }

@@ -1,3 +1,11 @@
+import { STATUS_CODES } from 'node:http'
+import type { ErrorResponse } from './schemas/common.js'
+
+/** The one error shape: {statusCode, error, message, details?}. */
+export function errorBody (statusCode: number, message: string, details?: ErrorResponse['details']): ErrorResponse {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, ...(details !== undefined && { details }) }
+}
+
 /** An error a client caused or may see: its status and message go to the client as they are. */
 export class HttpError extends Error {
   constructor (readonly statusCode: number, message: string) {

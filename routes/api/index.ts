@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { onRequestAsyncHookHandler } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { pingDatabase } from '../../src/db/client.js'
 import { ErrorResponse, errorResponses } from '../../src/schemas/common.js'
+import { errorBody } from '../../src/errors.js'
 
 const HealthOk = Type.Object({
   status: Type.Literal('ok'),
@@ -10,7 +12,8 @@ const HealthOk = Type.Object({
   backend: Type.String({ description: 'postgres or pglite; redis or memory' })
 })
 const HealthDown = Type.Object({ status: Type.Literal('error') })
-// While the server drains on shutdown, Fastify itself answers 503 in the error shape (return503OnClosing).
+// While the server drains on shutdown, health checks answer 503 in the error shape, so that load balancers
+// stop sending it new connections.
 const HealthUnavailable = Type.Union([HealthDown, Type.Ref(ErrorResponse)], {
   description: 'The dependency does not answer ({status: "error"}), or the server is shutting down (the error shape)'
 })
@@ -23,9 +26,13 @@ const api: FastifyPluginAsyncTypebox = async (fastify) => {
     summary,
     response: { 200: HealthOk, 503: HealthUnavailable }
   })
+  // Answered here, not thrown: the error handler would log it as a dependency outage.
+  const outOfRotationWhileDraining: onRequestAsyncHookHandler = async (_request, reply) => {
+    if (fastify.draining) await reply.code(503).send(errorBody(503, 'The server is shutting down'))
+  }
 
   // Load balancers poll health checks: they are not rate limited.
-  fastify.get('/health/db', { config: { rateLimit: false }, schema: healthSchema('getDatabaseHealth', 'Database reachability') },
+  fastify.get('/health/db', { config: { rateLimit: false }, onRequest: outOfRotationWhileDraining, schema: healthSchema('getDatabaseHealth', 'Database reachability') },
     async (request, reply) => {
       try {
         // A database that takes longer than a connection may take is down, as far as health goes: this
@@ -41,7 +48,7 @@ const api: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     })
 
-  fastify.get('/health/redis', { config: { rateLimit: false }, schema: healthSchema('getRedisHealth', 'Redis reachability') },
+  fastify.get('/health/redis', { config: { rateLimit: false }, onRequest: outOfRotationWhileDraining, schema: healthSchema('getRedisHealth', 'Redis reachability') },
     async (request, reply) => {
       if (config.redis.url === undefined) return { status: 'ok' as const, latency_ms: 0, backend: 'memory' }
       try {
