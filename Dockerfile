@@ -19,13 +19,15 @@ RUN npm run build && npm prune --omit=dev
 # 2. Run: production dependencies and compiled code only, as the unprivileged node user.
 FROM node:20-bookworm-slim AS runtime
 # Memory (bench/README.md): one argon2 thread per core (19 MiB each while hashing); glibc's fixed mmap
-# threshold hands argon2's buffers back to the system after each hash instead of keeping them in the heap.
+# threshold hands argon2's buffers back to the system after each hash instead of keeping them in the heap,
+# and its hugetlb tunable maps them in transparent huge pages (a fifth fewer CPU per hash than 4 KiB faults).
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
     UV_THREADPOOL_SIZE=2 \
     MALLOC_ARENA_MAX=2 \
-    MALLOC_MMAP_THRESHOLD_=131072
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 WORKDIR /app
 COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules

@@ -19,8 +19,8 @@ interface Job { run: () => Promise<unknown>, signal: AbortSignal | undefined }
 /**
  * Each hash takes a libuv pool thread for tens of milliseconds. Handed to libuv all at once, a storm of logins
  * would wait in libuv's queue, out of reach: one whose client gave up (timed out, retried) would still cost its
- * hash, and the pool would spend itself on answers nobody reads. Here at most `concurrency` (the pool's size)
- * run at a time; the rest wait in order, and one whose request was abandoned meanwhile is dropped unstarted.
+ * hash, and the pool would spend itself on answers nobody reads. Here at most `concurrency` are handed to libuv
+ * at a time; the rest wait in order, and one whose request was abandoned meanwhile is dropped unstarted.
  */
 export function createPasswordHasher (concurrency: number): PasswordHasher {
   const queue = fastq.promise(async ({ run, signal }: Job) => {
