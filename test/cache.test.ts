@@ -46,26 +46,32 @@ await t.test('a cached list is served from the cache', async (t) => {
   await app.taskListCache.invalidate({ dates: ['2025-04-06'], userIds: [alice.id] })
 })
 
-await t.test('a list this process holds is served without fetching it from Redis while its generation holds', async (t) => {
+await t.test('a list read again is held here, then served without fetching it from Redis while its generation holds', async (t) => {
   const day = '2025-04-07'
-  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'held', date: day } })
-  t.same(await names(alice, day), ['held'])
-  // Overwrite the shared copy without moving the generation on: this process keeps serving its own copy.
-  await redis.set(`${prefix}task:${day}:user:${alice.id}`, '[]', 'EX', 60)
-  t.same(await names(alice, day), ['held'])
+  const key = `${prefix}task:${day}:user:${alice.id}`
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'filled', date: day } })
+  t.same(await names(alice, day), ['filled'], 'a miss, filled from PostgreSQL')
+  // The shared copy is overwritten without moving the generation on, to tell the copies apart.
+  const shared = JSON.parse(await redis.get(key) as string)
+  shared[0].task_name = 'held'
+  await redis.set(key, JSON.stringify(shared), 'EX', 60)
+  t.same(await names(alice, day), ['held'], 'a list filled here is not held yet: its next read is from Redis')
+  await redis.set(key, '[]', 'EX', 60)
+  t.same(await names(alice, day), ['held'], 'read again, it is held: served from this process')
   // Without the in-process copy (CACHE_LOCAL_MAX_BYTES=0) the shared copy is what is served.
   const plain = await buildFromConfig(t, { ...config, cacheLocalMaxBytes: 0 })
   t.equal((await plain.inject({ method: 'GET', url: `/tasks/task/${day}`, headers: alice.auth })).statusCode, 404)
 })
 
-await t.test('a list of a date without a generation (never written, or its key expired) is held after its fill', async (t) => {
+await t.test('a list of a date without a generation (never written, or its key expired) gets one at its fill, and can be held', async (t) => {
   const day = '2025-04-10'
   await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'kept', date: day } })
   await redis.del(`${prefix}task-generation:${day}`)
   t.same(await names(alice, day), ['kept'], 'a miss: filled from PostgreSQL')
   const generation = await redis.get(`${prefix}task-generation:${day}`)
   t.ok(generation !== null && BigInt(generation) > 1n, 'the fill gave the date a generation from the clock')
-  // The shared copy changes without the generation moving on: this process serves the copy it filled.
+  t.same(await names(alice, day), ['kept'], 'read again, from Redis, with that generation')
+  // The shared copy changes without the generation moving on: this process serves the copy it holds.
   await redis.set(`${prefix}task:${day}:user:${alice.id}`, '[]', 'EX', 60)
   t.same(await names(alice, day), ['kept'])
   // A write moves the generation on: the copy is dropped and the list read again.
@@ -263,6 +269,11 @@ await t.test('a cached read makes no Redis command: the token\'s state, a lease 
   t.equal(first.commands.filter((command) => command.includes('rate-limit:')).length, 1, first.commands.join('\n'))
   t.match(first.commands[0], new RegExp(`rate-limit:.*revoked-token:.*user-auth:${bob.id}.*task-generation:2025-09-09`),
     'the first read: one command counts (taking a lease), checks the token and reads the generation along')
+  const again = await redisCommandsOf(() => fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: bob.auth }))
+  t.equal(again.served.statusCode, 200)
+  t.equal(again.commands.length, 1, again.commands.join('\n'))
+  t.match(again.commands, [new RegExp(`task-generation:2025-09-09.*task:2025-09-09:user:${bob.id}`)],
+    'the second: one command reads the list the first filled, with its generation; from then on it is held')
 
   const held = await redisCommandsOf(async () => [
     await fresh.inject({ method: 'GET', url: '/tasks/task/2025-09-09', headers: bob.auth }),

@@ -125,7 +125,7 @@ declare module 'ioredis' {
 }
 
 /**
- * Lists this process has served, tagged with the generation they were read under and bounded in bytes.
+ * Lists this process has read from Redis, tagged with the generation they were read under and bounded in bytes.
  * An entry is used only while Redis still holds that generation for its date, so a write through any
  * process is seen by the next read through every process; the bytes no longer cross the network.
  */
@@ -281,10 +281,10 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
     async fill (date, viewer, json, generation) {
       const stamp = coherence?.epoch
       const stored = await redis.fillTaskList(taskListKey(date, viewer), generationKey(date), json, generation, ttlS, generationTtlMs)
-      // Safe even if a write raced this fill: the entry is used only while the date is still at `stored`.
-      if (stored === null) return
-      local?.set(taskListKey(date, viewer), json, stored)
-      learn(date, stored, stamp)
+      // Not kept here yet: a list enters this process's copies on its next read, from Redis. Many lists are
+      // read once between two writes, and holding every list filled made a miss cost ~20% more CPU in GC
+      // (bench/README.md, seventh pass); a list read again costs one Redis read more, once per generation.
+      if (stored !== null) learn(date, stored, stamp)
     },
     async invalidate (change) {
       const { lists, generations } = keysTouchedBy(change)
