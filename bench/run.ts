@@ -70,6 +70,8 @@ interface Measured {
   /** Cores used during the measured run by the server, the load generator (this process), Redis and PostgreSQL (every backend on this host). */
   cpu?: { server: number, client: number, redis: number, postgres: number }
   ratio?: number
+  /** The bare server's req/s measured just before and just after this scenario: the ratio is to their mean. */
+  bareBeside?: [number, number]
   target?: string
   pass?: boolean
 }
@@ -191,6 +193,20 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
   const bareRow = await measure('bare fastify {"hello":"world"}', bare, { url: bareUrl })
   log(bareRow)
+  // The yardstick is measured again after each scenario, and each ratio is to the bare server just before and
+  // just after it: on a shared VM the bare server moved by a third within one run (bench/README.md).
+  let bareLast = bareRow
+  const bareBeside = async (row: Measured): Promise<void> => {
+    const after = await measure('bare fastify', bare, { url: bareUrl })
+    row.bareBeside = [bareLast.reqPerSec, after.reqPerSec]
+    row.ratio = row.reqPerSec / ((bareLast.reqPerSec + after.reqPerSec) / 2)
+    console.error(`  bare fastify: ${after.reqPerSec.toFixed(0)} req/s -> ratio ${row.ratio.toFixed(2)}`)
+    bareLast = after
+  }
+  const logBesideBare = async (row: Measured): Promise<void> => {
+    log(row)
+    await bareBeside(row)
+  }
 
   // Requests without a setupRequest are built once per client by autocannon, as the bare server's one request
   // is: rebuilding each request doubled the client's CPU per request, taken from the server on a 2-core host.
@@ -205,7 +221,7 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
       client.setRequests([...readRequests.slice(start), ...readRequests.slice(0, start)])
     }
   }
-  if (wanted('1')) log(await measure('1 cached read GET /tasks/task/:date', api, cachedRead))
+  if (wanted('1')) await logBesideBare(await measure('1 cached read GET /tasks/task/:date', api, cachedRead))
 
   // Every request reads a list invalidated at least MISS_LEAD requests earlier (and not read since): by the time
   // it is asked for, every API process has heard of the write (src/coherence.ts), so its own copy and Redis'
@@ -234,7 +250,7 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   if (wanted('2')) {
     invalidateAhead()
     await new Promise((resolve) => setTimeout(resolve, 200))
-    log(await measure('2 cache miss GET /tasks/task/:date', api, {
+    await logBesideBare(await measure('2 cache miss GET /tasks/task/:date', api, {
       url: api.url,
       setupRequest: (request) => {
         const { user, date } = invalidated.shift() as Seeded['lists'][number]
@@ -250,7 +266,7 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   const nextDate = rotate(data.dates)
   let n = 0
   if (wanted('3')) {
-    log(await measure('3 write POST /tasks/create-task', api, {
+    await logBesideBare(await measure('3 write POST /tasks/create-task', api, {
       url: api.url,
       method: 'POST',
       setupRequest: (request) => {
@@ -266,7 +282,7 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   const owned = data.users.flatMap((user) => user.taskIds.map((id) => ({ user, id })))
   const nextOwned = rotate(owned.sort((a, b) => (a.id * 7919) % 10007 - (b.id * 7919) % 10007))
   if (wanted('4')) {
-    log(await measure('4 write PUT /tasks/update-task/:id', api, {
+    await logBesideBare(await measure('4 write PUT /tasks/update-task/:id', api, {
       url: api.url,
       method: 'PUT',
       setupRequest: (request) => {
@@ -313,15 +329,16 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
     log(summarise('5b cached read during login storm', storm, rss.stop()))
   }
 
-  if (wanted('6')) log(await measure('6 rate limited GET /api/check-limiter (429)', api, { url: api.url, path: '/api/check-limiter' }, [429]))
+  if (wanted('6')) {
+    // The login storm since the last yardstick: measured again first.
+    bareLast = await measure('bare fastify', bare, { url: bareUrl })
+    await logBesideBare(await measure('6 rate limited GET /api/check-limiter (429)', api, { url: api.url, path: '/api/check-limiter' }, [429]))
+  }
 
-  // The yardstick again: ratios are to the mean of both, as other load on the host drifts during a run.
-  const bareAgain = await measure('bare fastify, again at the end', bare, { url: bareUrl })
-  log(bareAgain)
-  const bareMean = (bareRow.reqPerSec + bareAgain.reqPerSec) / 2
+  // The last yardstick as a row of its own (the first is one too).
+  rows.push({ ...bareLast, name: 'bare fastify, at the end' })
   // Put the data back as it was (created tasks gone, lists invalidated) so the next run measures the same thing.
   await restore(data, cache)
-  for (const row of rows) if (!row.name.startsWith('bare') && row.ratio === undefined) row.ratio = row.reqPerSec / bareMean
   return { rows, argon2PerS: argon2Mean, rssAfterMb: rssMb(api.pid) }
 
   async function restore (seeded: Seeded, listCache: ReturnType<typeof createRedisTaskListCache>): Promise<void> {
@@ -354,15 +371,17 @@ function judge (rows: Measured[]): void {
 }
 
 function table (rows: Measured[]): string {
-  const header = ['scenario', 'req/s', 'ratio', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'RSS MB', 'CPU µs/req', 'target', 'ok']
+  const header = ['scenario', 'req/s', 'ratio', 'to bare', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'RSS MB', 'CPU µs/req', 'target', 'ok']
   const lines = rows.map((r) => [
-    r.name, r.reqPerSec.toFixed(0), r.ratio === undefined ? '-' : r.ratio.toFixed(2), String(r.p50), String(r.p99),
+    r.name, r.reqPerSec.toFixed(0), r.ratio === undefined ? '-' : r.ratio.toFixed(2),
+    r.bareBeside === undefined ? '-' : r.bareBeside.map((bare) => bare.toFixed(0)).join('/'), String(r.p50), String(r.p99),
     String(r.errors), String(r.non2xx), r.rssPeakMb.toFixed(0), r.cpu === undefined ? '-' : (r.cpu.server / r.reqPerSec * 1e6).toFixed(0),
     r.target ?? '', r.pass === undefined ? '' : r.pass ? 'yes' : 'NO'
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)))
-  const fmt = (cells: string[]): string => '| ' + cells.map((c, i) => i === 0 || i === 9 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join(' | ') + ' |'
-  return [fmt(header), '|' + widths.map((w, i) => (i === 0 || i === 9 ? '-' : '') + '-'.repeat(w + 1) + (i === 0 || i === 9 ? '' : ':')).join('|') + '|', ...lines.map(fmt)].join('\n')
+  const left = (i: number): boolean => i === 0 || i === 10
+  const fmt = (cells: string[]): string => '| ' + cells.map((c, i) => left(i) ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)).join(' | ') + ' |'
+  return [fmt(header), '|' + widths.map((w, i) => (left(i) ? '-' : '') + '-'.repeat(w + 1) + (left(i) ? '' : ':')).join('|') + '|', ...lines.map(fmt)].join('\n')
 }
 
 // One admin connection for creating and dropping the bench database; `bench` is the connection to it.
