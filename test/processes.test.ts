@@ -186,6 +186,6 @@ await t.test('SIGTERM: health checks answer 503 while connections drain, and the
   const last = await get('/api/health/db', keptAlive)
   t.equal(last.status, 503)
   t.equal(last.connection, 'close', 'the kept-alive connection is told to close')
-  const [code] = await Promise.race([exited, sleep(60_000).then(() => ['still running after its last connection closed'])])
+  const [code] = await Promise.race([exited, sleep(60_000, undefined, { ref: false }).then(() => ['still running after its last connection closed'])])
   t.equal(code, 0, `exit code 0 (log: ${api.output().slice(-500)})`)
 })
