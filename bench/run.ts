@@ -195,17 +195,15 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   log(bareRow)
   // The yardstick is measured again after each scenario, and each ratio is to the bare server just before and
   // just after it: on a shared VM the bare server moved by a third within one run (bench/README.md).
+  const measureBare = async (): Promise<Measured> => await measure('bare fastify', bare, { url: bareUrl })
   let bareLast = bareRow
-  const bareBeside = async (row: Measured): Promise<void> => {
-    const after = await measure('bare fastify', bare, { url: bareUrl })
+  const logBesideBare = async (row: Measured): Promise<void> => {
+    log(row)
+    const after = await measureBare()
     row.bareBeside = [bareLast.reqPerSec, after.reqPerSec]
     row.ratio = row.reqPerSec / ((bareLast.reqPerSec + after.reqPerSec) / 2)
     console.error(`  bare fastify: ${after.reqPerSec.toFixed(0)} req/s -> ratio ${row.ratio.toFixed(2)}`)
     bareLast = after
-  }
-  const logBesideBare = async (row: Measured): Promise<void> => {
-    log(row)
-    await bareBeside(row)
   }
 
   // Requests without a setupRequest are built once per client by autocannon, as the bare server's one request
@@ -331,7 +329,7 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
 
   if (wanted('6')) {
     // The login storm since the last yardstick: measured again first.
-    bareLast = await measure('bare fastify', bare, { url: bareUrl })
+    bareLast = await measureBare()
     await logBesideBare(await measure('6 rate limited GET /api/check-limiter (429)', api, { url: api.url, path: '/api/check-limiter' }, [429]))
   }
 
