@@ -202,7 +202,7 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
     const [row] = actor.role === 'admin'
       ? await dayListForAdmin.execute({ date })
       : await dayListForUser.execute({ date, user: actor.id })
-    // Encoded once: the same bytes go to Redis, to this process's copy and to the client.
+    // Encoded once: the same bytes go to Redis and to the client.
     const json = Buffer.from(row?.json ?? '[]')
     await cache.fill(date, viewer, json, generation)
     return json
