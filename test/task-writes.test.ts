@@ -1,4 +1,7 @@
 import t from 'tap'
+import { eq } from 'drizzle-orm'
+import { tasks } from '../src/db/schema.js'
+import { toTask } from '../src/tasks/service.js'
 import { build, signUp } from './helper.js'
 
 const app = await build(t, { RATE_LIMIT_MAX: '10000' })
@@ -21,6 +24,30 @@ await t.test("a created task's audit row holds the task exactly as the API retur
   t.equal(created?.action, 'created')
   t.equal(created?.previous_state, null)
   t.same(created?.current_state, task)
+})
+
+await t.test('a write answers its task as the JS rendering of the stored row gives it, byte for byte', async (t) => {
+  // PostgreSQL renders the task (src/tasks/service.ts); JSON.stringify(toTask(row)) is the independent oracle.
+  const stored = async (id: number): Promise<string> => {
+    const [row] = await app.db.select().from(tasks).where(eq(tasks.id, id))
+    return JSON.stringify(toTask(row as NonNullable<typeof row>))
+  }
+  const created = await app.inject({
+    method: 'POST',
+    url: '/tasks/create-task',
+    headers: alice.auth,
+    payload: { task_name: 'quote " backslash \\ tab \t é ✓ 🚀 \u0001', description: 'line\nbreak', priority: 'CRITICAL', date: '2025-08-31' }
+  })
+  t.equal(created.statusCode, 201)
+  t.match(created.headers['content-type'], /^application\/json/)
+  const id = created.json().task.id
+  t.equal(created.body, `{"message":"Task created successfully","task":${await stored(id)}}`)
+  const updated = await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { description: null, date: '2025-09-01' } })
+  t.equal(updated.statusCode, 200)
+  t.equal(updated.body, `{"message":"Task updated successfully","task":${await stored(id)}}`)
+  const unchanged = await app.inject({ method: 'PUT', url: `/tasks/update-task/${id}`, headers: alice.auth, payload: { date: '2025-09-01' } })
+  t.equal(unchanged.statusCode, 200)
+  t.equal(unchanged.body, `{"message":"Task updated successfully","task":${await stored(id)}}`, 'nothing changed: the task as it is')
 })
 
 await t.test('concurrent updates of one task all apply, in some order, each with its audit row (no lost update)', async (t) => {

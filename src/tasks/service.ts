@@ -43,28 +43,33 @@ function visibleTo (actor: Actor): ReturnType<typeof or> {
 
 const utcToday = (): string => new Date().toISOString().slice(0, 10)
 
-// A day's list is rendered to JSON by PostgreSQL, byte for byte what JSON.stringify(rows.map(toTask)) gives
-// (same keys in the same order, timestamps as toISOString writes them): a cache miss then costs one query
-// returning one text value, instead of building, mapping and serialising every row in JS. to_json (which
+// Tasks are rendered to JSON by PostgreSQL, byte for byte what JSON.stringify(toTask(row)) gives (same keys in
+// the same order, timestamps as toISOString writes them): a cache miss costs one query returning one text value,
+// and a write one returning its task's text and the few fields its invalidation needs, instead of mapping every
+// column (timestamps through Date) and serialising in JS (bench/README.md, eighth pass). to_json (which
 // looks up the value's type on every call) is kept for what needs escaping or a fixed format: the names, and
 // the date (date::text would follow the session's DateStyle). Priorities (enum labels) and to_char's ISO
 // timestamps never need escaping: quoting them directly made a row about a quarter cheaper to render.
 const ISO_MILLIS = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
-const isoOf = (column: AnyColumn): SQL => sql`'"' || to_char(${column} at time zone 'UTC', ${ISO_MILLIS}) || '"'`
-const TASK_JSON = sql.join([
-  sql`'{"id":' || ${tasks.id}::text`,
-  sql`',"task_name":' || to_json(${tasks.taskName})::text`,
-  sql`',"description":' || coalesce(to_json(${tasks.description})::text, 'null')`,
-  sql`',"priority":"' || ${tasks.priority}::text || '"'`,
-  sql`',"date":' || to_json(${tasks.date})::text`,
-  sql`',"assigned_user":' || ${tasks.assignedUser}::text`,
-  sql`',"is_active":' || ${tasks.isActive}::text`,
-  sql`',"created_by":' || ${tasks.createdBy}::text`,
-  sql`',"created_at":' || ${isoOf(tasks.createdAt)}`,
-  sql`',"updated_at":' || ${isoOf(tasks.updatedAt)} || '}'`
-], sql` || `)
+const isoOf = (column: AnyColumn | SQL.Aliased): SQL => sql`'"' || to_char(${column} at time zone 'UTC', ${ISO_MILLIS}) || '"'`
+type TaskColumns = { [K in keyof TaskRow]: AnyColumn | SQL.Aliased }
+/** A task's JSON text as toTask and JSON.stringify give it, from the columns of the table or of a CTE over it. */
+function taskJson (t: TaskColumns): SQL {
+  return sql.join([
+    sql`'{"id":' || ${t.id}::text`,
+    sql`',"task_name":' || to_json(${t.taskName})::text`,
+    sql`',"description":' || coalesce(to_json(${t.description})::text, 'null')`,
+    sql`',"priority":"' || ${t.priority}::text || '"'`,
+    sql`',"date":' || to_json(${t.date})::text`,
+    sql`',"assigned_user":' || ${t.assignedUser}::text`,
+    sql`',"is_active":' || ${t.isActive}::text`,
+    sql`',"created_by":' || ${t.createdBy}::text`,
+    sql`',"created_at":' || ${isoOf(t.createdAt)}`,
+    sql`',"updated_at":' || ${isoOf(t.updatedAt)} || '}'`
+  ], sql` || `)
+}
 // A task as toTask shows it, as jsonb (the audit trail's current_state of a created task).
-function taskJsonb (t: { [K in keyof TaskRow]: AnyColumn | SQL.Aliased }): SQL {
+function taskJsonb (t: TaskColumns): SQL {
   return sql`jsonb_build_object(
     'id', ${t.id}, 'task_name', ${t.taskName}, 'description', ${t.description}, 'priority', ${t.priority},
     'date', ${t.date}, 'assigned_user', ${t.assignedUser}, 'is_active', ${t.isActive}, 'created_by', ${t.createdBy},
@@ -72,7 +77,7 @@ function taskJsonb (t: { [K in keyof TaskRow]: AnyColumn | SQL.Aliased }): SQL {
     'updated_at', to_char(${t.updatedAt} at time zone 'UTC', ${ISO_MILLIS}))`
 }
 
-const LIST_JSON = sql<string>`coalesce('[' || string_agg(${TASK_JSON}, ',' order by ${tasks.id}) || ']', '[]')`
+const LIST_JSON = sql<string>`coalesce('[' || string_agg(${taskJson(tasks)}, ',' order by ${tasks.id}) || ']', '[]')`
 
 /**
  * A day's list as one JSON text: the whole day (admin) or what a user created or is assigned, with
@@ -91,6 +96,10 @@ export function dayListQueries (db: Database) {
 
 const param = (name: string): SQL => sql`${sql.placeholder(name)}`
 
+/** What a write returns about a task to invalidate the lists holding it: its date and the users who see it. */
+const listsOf = <T extends Pick<TaskColumns, 'date' | 'createdBy' | 'assignedUser'>>(t: T): Pick<T, 'date' | 'createdBy' | 'assignedUser'> =>
+  ({ date: t.date, createdBy: t.createdBy, assignedUser: t.assignedUser })
+
 /**
  * The task and its audit row in one statement: atomic on its own (one implicit transaction), and one round
  * trip to PostgreSQL instead of four (BEGIN, two INSERTs, COMMIT).
@@ -108,7 +117,7 @@ function createTaskQuery (db: Database) {
     insert into ${taskAudit} (task_id, action, previous_state, current_state, action_by)
     select ${inserted.id}, 'created', null, ${taskJsonb(inserted)}, ${param('actor')} from ${inserted}
     returning id`)
-  return db.with(inserted, audit).select().from(inserted)
+  return db.with(inserted, audit).select({ json: sql<string>`${taskJson(inserted)}`, ...listsOf(inserted) }).from(inserted)
 }
 
 /**
@@ -155,21 +164,14 @@ function updateTaskQuery (db: Database) {
     select ${updated.id}, 'updated', ${fieldsOf(before)}, ${fieldsOf(updated)}, ${param('actor')}
     from ${updated} join ${before} on ${before.id} = ${updated.id} join ${changes} on ${changes.id} = ${updated.id}
     returning id`)
-  const rowOf = (row: typeof before | typeof updated) => ({
-    id: row.id,
-    taskName: row.taskName,
-    description: row.description,
-    priority: row.priority,
-    date: row.date,
-    assignedUser: row.assignedUser,
-    isActive: row.isActive,
-    createdBy: row.createdBy,
-    version: row.version,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt
-  })
-  return db.with(before, changes, updated, audit).select({ before: rowOf(before), after: rowOf(updated) })
-    .from(before).leftJoin(updated, eq(updated.id, before.id))
+  // The task as it is now (as it was, when nothing changed: the left join leaves updated's columns null, and so
+  // its JSON), with the lists that held it before and hold it after.
+  return db.with(before, changes, updated, audit).select({
+    json: sql<string>`coalesce(${taskJson(updated)}, ${taskJson(before)})`,
+    changed: sql<boolean>`${updated.id} is not null`,
+    before: listsOf(before),
+    after: listsOf(updated)
+  }).from(before).leftJoin(updated, eq(updated.id, before.id))
 }
 
 export function createTaskService ({ db, cache, today = utcToday }: TaskServiceDeps) {
@@ -209,7 +211,7 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
   }
 
   /** Invalidates, before the caller answers, every cached list that held or now holds these tasks. */
-  async function invalidateListsOf (...rows: TaskRow[]): Promise<void> {
+  async function invalidateListsOf (...rows: Array<Pick<TaskRow, 'date' | 'createdBy' | 'assignedUser'>>): Promise<void> {
     await cache.invalidate({
       dates: [...new Set(rows.map((r) => r.date))],
       userIds: [...new Set(rows.flatMap((r) => [r.createdBy, r.assignedUser]))]
@@ -225,7 +227,8 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
   }
 
   return {
-    async create (actor: Actor, input: CreateTaskBody): Promise<Task> {
+    /** Creates the task with its audit row; returns it as JSON text (toTask's fields). */
+    async create (actor: Actor, input: CreateTaskBody): Promise<string> {
       const assignee = input.assigned_user ?? actor.id
       // Users are never deleted, and the foreign key still guards the insert: checking first is safe.
       await assertAssignable(db, actor, assignee)
@@ -237,9 +240,9 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
         assignedUser: assignee,
         actor: actor.id
       })
-      const task = row as TaskRow
-      await invalidateListsOf(task)
-      return toTask(task)
+      const created = row as NonNullable<typeof row>
+      await invalidateListsOf(created)
+      return created.json
     },
 
     /** The keys to read in the request's Redis round trip and hand to listJsonForDate (undefined: none). */
@@ -273,8 +276,9 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
      * One statement (updateTaskQuery): lock the task if the actor may see it, change only the fields whose value
      * differs, write the audit row of exactly those; concurrent updates of a task serialise on its row lock.
      * A reassignment is checked first (one more round trip), then made by the same statement.
+     * Returns the task as it is now, as JSON text (toTask's fields).
      */
-    async update (actor: Actor, taskId: number, patch: UpdateTaskBody): Promise<Task> {
+    async update (actor: Actor, taskId: number, patch: UpdateTaskBody): Promise<string> {
       let assignee = patch.assigned_user
       if (assignee !== undefined) {
         // A reassignment is checked against the task first: 404 before 403 or 400, as for any other update.
@@ -302,9 +306,8 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
         assignedUser: assignee ?? null
       })
       if (row === undefined) throw notFound(NOT_FOUND)
-      if (row.after === null) return toTask(row.before as TaskRow)
-      await invalidateListsOf(row.before as TaskRow, row.after as TaskRow)
-      return toTask(row.after as TaskRow)
+      if (row.changed) await invalidateListsOf(row.before, row.after as NonNullable<typeof row.after>)
+      return row.json
     },
 
     async softDelete (actor: Actor, taskId: number): Promise<void> {
