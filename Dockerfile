@@ -39,5 +39,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # node directly, not npm: the process must receive SIGTERM itself to drain gracefully. The old-space cap
 # keeps V8 collecting before the heap balloons under load (RSS peaked at 204-264 MB without it, under 190 MB
 # with it; the live heap is ~26-60 MB). It costs CPU where garbage comes fast (a cache miss 462 µs of server CPU
-# against 324-340 without it: V8 marks almost continuously); with memory to spare, raise it. bench/README.md, sixth pass.
+# against 324-340 without it: V8 marks almost continuously, its growing factor being smallest under a 256 MB cap);
+# with memory to spare, leave it out or add --heap-growing-percent=100. bench/README.md, sixth and eighth passes.
 CMD ["node", "--max-old-space-size=160", "dist/src/server.js"]
