@@ -96,8 +96,10 @@ export function dayListQueries (db: Database) {
 
 const param = (name: string): SQL => sql`${sql.placeholder(name)}`
 
-/** What a write returns about a task to invalidate the lists holding it: its date and the users who see it. */
-const listsOf = <T extends Pick<TaskColumns, 'date' | 'createdBy' | 'assignedUser'>>(t: T): Pick<T, 'date' | 'createdBy' | 'assignedUser'> =>
+/** What says which cached lists hold a task: its date and the users who see it. */
+type ListFields = 'date' | 'createdBy' | 'assignedUser'
+/** What a write returns about a task to invalidate the lists holding it. */
+const listsOf = <T extends Pick<TaskColumns, ListFields>>(t: T): Pick<T, ListFields> =>
   ({ date: t.date, createdBy: t.createdBy, assignedUser: t.assignedUser })
 
 /**
@@ -211,7 +213,7 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
   }
 
   /** Invalidates, before the caller answers, every cached list that held or now holds these tasks. */
-  async function invalidateListsOf (...rows: Array<Pick<TaskRow, 'date' | 'createdBy' | 'assignedUser'>>): Promise<void> {
+  async function invalidateListsOf (...rows: Array<Pick<TaskRow, ListFields>>): Promise<void> {
     await cache.invalidate({
       dates: [...new Set(rows.map((r) => r.date))],
       userIds: [...new Set(rows.flatMap((r) => [r.createdBy, r.assignedUser]))]
