@@ -36,9 +36,9 @@ USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/api/health/db').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# node directly, not npm: the process must receive SIGTERM itself to drain gracefully. The old-space cap
-# keeps V8 collecting before the heap balloons under load (RSS peaked at 204-264 MB without it, under 190 MB
-# with it; the live heap is ~26-60 MB). It costs CPU where garbage comes fast (a cache miss 462 µs of server CPU
-# against 324-340 without it: V8 marks almost continuously, its growing factor being smallest under a 256 MB cap);
-# with memory to spare, leave it out or add --heap-growing-percent=100. bench/README.md, sixth and eighth passes.
-CMD ["node", "--max-old-space-size=160", "dist/src/server.js"]
+# node directly, not npm: the process must receive SIGTERM itself to drain gracefully. V8 tuned for a small heap
+# that turns over fast (README, "Runtime settings"; bench/README.md, ninth pass): the old-space cap keeps RSS
+# under 200 MB through the bench (204-264 MB peaks without it); under a 256 MB cap V8 keeps its smallest growing
+# factor and would mark almost continuously, hence growing 100% (a cache miss 218-238 µs of server CPU against
+# 284-303); 4 MB semi-spaces pay for that headroom in memory (peak RSS 184 MB). NODE_OPTIONS refuses the V8 flag.
+CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=4", "--heap-growing-percent=100", "dist/src/server.js"]

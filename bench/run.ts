@@ -10,7 +10,7 @@
  *
  * Environment: DATABASE_URL (an admin connection, default postgres://postgres@127.0.0.1:5432/test),
  * REDIS_URL, BENCH_CONNECTIONS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_RUNS, BENCH_SMOKE=1, UV_THREADPOOL_SIZE,
- * BENCH_SERVER_NODE_OPTIONS (NODE_OPTIONS for the API server, to try V8 flags), BENCH_SERVER_ENTRY (another
+ * BENCH_SERVER_NODE_FLAGS (the API server's node and V8 flags, the Dockerfile's by default), BENCH_SERVER_ENTRY (another
  * build's server.js, e.g. an older commit's, to compare).
  */
 import { execFileSync, spawn } from 'node:child_process'
@@ -53,9 +53,12 @@ const serverRuntime = {
   UV_THREADPOOL_SIZE: threadpool,
   MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
   MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
-  GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.hugetlb=1',
-  NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '--max-old-space-size=160'
+  GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.hugetlb=1'
 }
+// The node flags of the Dockerfile's CMD. On the command line, not in NODE_OPTIONS, which refuses most V8 flags
+// (--heap-growing-percent, --trace-gc): BENCH_SERVER_NODE_FLAGS replaces them, to try others.
+const serverNodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-old-space-size=160 --max-semi-space-size=4 --heap-growing-percent=100')
+  .split(' ').filter((flag) => flag !== '')
 
 interface Measured {
   name: string
@@ -403,6 +406,7 @@ async function main (): Promise<void> {
     const profileDir = `${root}bench/profiles`
     if (profile) mkdirSync(profileDir, { recursive: true })
     const api = await startNode([
+      ...serverNodeFlags,
       // perf names JIT-compiled functions from the map file this writes to /tmp/perf-<pid>.map.
       ...(perf ? ['--perf-basic-prof-only-functions'] : profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
       // BENCH_SERVER_ENTRY: another build of the API (e.g. an older commit's dist/) measured by this same suite.
@@ -471,7 +475,7 @@ async function main (): Promise<void> {
       console.log(targetsMet ? 'all targets met' : 'some targets NOT met (see the ok column)')
       mkdirSync(`${root}bench/results`, { recursive: true })
       const file = `${root}bench/results/${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.json`
-      writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, settings: { connections, durationS, warmupS, serverRuntime, size }, results, memory, targetsMet, explain }, null, 2) + '\n')
+      writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), machine, settings: { connections, durationS, warmupS, serverRuntime, serverNodeFlags, size }, results, memory, targetsMet, explain }, null, 2) + '\n')
       console.log(`results: ${file}`)
     } else {
       console.log(perf
