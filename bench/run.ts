@@ -263,42 +263,50 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
     }))
   }
 
-  const nextUser = rotate(data.users)
-  const nextDate = rotate(data.dates)
-  let n = 0
+  // The writes' requests are built once per client too, each client its own share: rebuilding every request
+  // (a new body, headers and path) cost the load generator ~70 µs a write, on the cores the server shares
+  // (bench/README.md, ninth pass). Every body carries its client's own token, so no write repeats an earlier
+  // one: an update that changes nothing would be a cheaper request than the scenario means to measure.
+  let writeClients = 0
+  const writeClient = (build: (share: number, token: string) => autocannon.Request[]) => (client: autocannon.Client): void => {
+    const share = writeClients % connections
+    client.setRequests(build(share, `${writeClients++}`))
+  }
+  const post = (token: string, path: string, body: unknown): autocannon.Request =>
+    ({ method: 'POST', path, headers: { ...auth(token), 'content-type': 'application/json' }, body: JSON.stringify(body) })
   if (wanted('3')) {
+    // Each client creates tasks for every user on every date, from its own place in the rotation.
+    const creates = (share: number, token: string): autocannon.Request[] => data.dates.map((date, i) => {
+      const user = data.users[(share + i) % data.users.length] as Seeded['users'][number]
+      return post(user.token, '/tasks/create-task', { task_name: `bench-created ${token}-${i}`, priority: 'MEDIUM', date })
+    })
     await logBesideBare(await measure('3 write POST /tasks/create-task', api, {
-      url: api.url,
-      method: 'POST',
-      setupRequest: (request) => {
-        request.headers = { ...auth(nextUser().token), 'content-type': 'application/json' }
-        request.body = JSON.stringify({ task_name: `bench-created ${n++}`, priority: 'MEDIUM', date: nextDate() })
-        request.path = '/tasks/create-task'
-        request.method = 'POST'
-        return request
-      }
+      url: api.url, method: 'POST', requests: creates(0, 'first'), setupClient: writeClient(creates)
     }))
   }
 
-  const owned = data.users.flatMap((user) => user.taskIds.map((id) => ({ user, id })))
-  const nextOwned = rotate(owned.sort((a, b) => (a.id * 7919) % 10007 - (b.id * 7919) % 10007))
   if (wanted('4')) {
+    // Each client updates its own share of the 20,000 tasks (no two clients wait on one row), scattered over
+    // users and dates, each task twice per round with two descriptions, so every update changes something.
+    const owned = data.users.flatMap((user) => user.taskIds.map((id) => ({ user, id })))
+      .sort((a, b) => (a.id * 7919) % 10007 - (b.id * 7919) % 10007)
+    const updates = (share: number, token: string): autocannon.Request[] => {
+      const mine = owned.filter((_, i) => i % connections === share)
+      return ['a', 'b'].flatMap((round) => mine.map(({ user, id }) => ({
+        method: 'PUT' as const,
+        path: `/tasks/update-task/${id}`,
+        headers: { ...auth(user.token), 'content-type': 'application/json' },
+        body: JSON.stringify({ description: `updated ${token}${round}` })
+      })))
+    }
     await logBesideBare(await measure('4 write PUT /tasks/update-task/:id', api, {
-      url: api.url,
-      method: 'PUT',
-      setupRequest: (request) => {
-        const { user, id } = nextOwned()
-        request.headers = { ...auth(user.token), 'content-type': 'application/json' }
-        request.body = JSON.stringify({ description: `updated ${n++}` })
-        request.path = `/tasks/update-task/${id}`
-        request.method = 'PUT'
-        return request
-      }
+      url: api.url, method: 'PUT', requests: updates(0, 'first'), setupClient: writeClient(updates)
     }))
   }
 
   const argon2PerS = wanted('5') ? await rawArgon2(smoke ? 1 : durationS) : Number.NaN
   if (wanted('5')) console.error(`  raw argon2id verify: ${argon2PerS.toFixed(1)}/s (UV_THREADPOOL_SIZE=${threadpool})`)
+  const nextUser = rotate(data.users)
   const loginLoad: Load = {
     url: api.url,
     method: 'POST',
