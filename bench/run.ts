@@ -272,14 +272,14 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
     const share = writeClients % connections
     client.setRequests(build(share, `${writeClients++}`))
   }
-  const post = (token: string, path: string, body: unknown): autocannon.Request =>
-    ({ method: 'POST', path, headers: { ...auth(token), 'content-type': 'application/json' }, body: JSON.stringify(body) })
   if (wanted('3')) {
-    // Each client creates tasks for every user on every date, from its own place in the rotation.
-    const creates = (share: number, token: string): autocannon.Request[] => data.dates.map((date, i) => {
-      const user = data.users[(share + i) % data.users.length] as Seeded['users'][number]
-      return post(user.token, '/tasks/create-task', { task_name: `bench-created ${token}-${i}`, priority: 'MEDIUM', date })
-    })
+    // Each client creates a task on every date, for users taken from its own place in their rotation.
+    const creates = (share: number, token: string): autocannon.Request[] => data.dates.map((date, i) => ({
+      method: 'POST' as const,
+      path: '/tasks/create-task',
+      headers: { ...auth((data.users[(share + i) % data.users.length] as Seeded['users'][number]).token), 'content-type': 'application/json' },
+      body: JSON.stringify({ task_name: `bench-created ${token}-${i}`, priority: 'MEDIUM', date })
+    }))
     await logBesideBare(await measure('3 write POST /tasks/create-task', api, {
       url: api.url, method: 'POST', requests: creates(0, 'first'), setupClient: writeClient(creates)
     }))
