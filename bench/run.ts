@@ -214,15 +214,20 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
 
   // Requests without a setupRequest are built once per client by autocannon, as the bare server's one request
   // is: rebuilding each request doubled the client's CPU per request, taken from the server on a 2-core host.
+  // So each client gets its own fixed list, from its running number (over warm-ups and runs alike); requests
+  // carry only their own headers (autocannon adds the load's content type).
+  let clientsSetUp = 0
+  const ownRequests = (build: (n: number) => autocannon.Request[]) => (client: autocannon.Client): void => {
+    client.setRequests(build(clientsSetUp++))
+  }
   // Each client starts at its own place in the rotation.
   const readRequests = data.lists.map(({ user, date }) => ({ method: 'GET' as const, path: `/tasks/task/${date}`, headers: auth(user.token) }))
-  let clients = 0
   const cachedRead: Load = {
     url: api.url,
-    setupClient: (client) => {
-      const start = (clients++ * 101) % readRequests.length
-      client.setRequests([...readRequests.slice(start), ...readRequests.slice(0, start)])
-    }
+    setupClient: ownRequests((n) => {
+      const start = (n * 101) % readRequests.length
+      return [...readRequests.slice(start), ...readRequests.slice(0, start)]
+    })
   }
   if (wanted('1')) await logBesideBare(await measure('1 cached read GET /tasks/task/:date', api, cachedRead))
 
@@ -265,26 +270,19 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
     }))
   }
 
-  // The writes' requests are built once per client too, each client its own share: rebuilding every request
-  // (a new body, headers and path) cost the load generator ~70 µs a write, on the cores the server shares
-  // (bench/README.md, ninth pass). Every body carries its client's own token, so no write repeats an earlier
-  // one: an update that changes nothing would be a cheaper request than the scenario means to measure.
-  let writeClients = 0
-  const writeClient = (build: (share: number, token: string) => autocannon.Request[]) => (client: autocannon.Client): void => {
-    const share = writeClients % connections
-    client.setRequests(build(share, `${writeClients++}`))
-  }
+  // The writes' requests too: rebuilding every request (a new body, headers and path) cost the load generator
+  // ~70 µs a write, on the cores the server shares (bench/README.md, ninth pass). Each client has its own share
+  // (n % connections), and every body carries its client's number, so no write repeats an earlier one: an update
+  // that changes nothing would be a cheaper request than the scenario means to measure.
   if (wanted('3')) {
     // Each client creates a task on every date, for users taken from its own place in their rotation.
-    const creates = (share: number, token: string): autocannon.Request[] => data.dates.map((date, i) => ({
+    const creates = (n: number): autocannon.Request[] => data.dates.map((date, i) => ({
       method: 'POST' as const,
       path: '/tasks/create-task',
-      headers: { ...auth((data.users[(share + i) % data.users.length] as Seeded['users'][number]).token), 'content-type': 'application/json' },
-      body: JSON.stringify({ task_name: `bench-created ${token}-${i}`, priority: 'MEDIUM', date })
+      headers: auth((data.users[(n + i) % data.users.length] as Seeded['users'][number]).token),
+      body: JSON.stringify({ task_name: `bench-created ${n}-${i}`, priority: 'MEDIUM', date })
     }))
-    await logBesideBare(await measure('3 write POST /tasks/create-task', api, {
-      url: api.url, method: 'POST', setupClient: writeClient(creates)
-    }))
+    await logBesideBare(await measure('3 write POST /tasks/create-task', api, { url: api.url, setupClient: ownRequests(creates) }))
   }
 
   if (wanted('4')) {
@@ -292,18 +290,16 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
     // users and dates, each task twice per round with two descriptions, so every update changes something.
     const owned = data.users.flatMap((user) => user.taskIds.map((id) => ({ user, id })))
       .sort((a, b) => (a.id * 7919) % 10007 - (b.id * 7919) % 10007)
-    const updates = (share: number, token: string): autocannon.Request[] => {
-      const mine = owned.filter((_, i) => i % connections === share)
+    const updates = (n: number): autocannon.Request[] => {
+      const mine = owned.filter((_, i) => i % connections === n % connections)
       return ['a', 'b'].flatMap((round) => mine.map(({ user, id }) => ({
         method: 'PUT' as const,
         path: `/tasks/update-task/${id}`,
-        headers: { ...auth(user.token), 'content-type': 'application/json' },
-        body: JSON.stringify({ description: `updated ${token}${round}` })
+        headers: auth(user.token),
+        body: JSON.stringify({ description: `updated ${n}${round}` })
       })))
     }
-    await logBesideBare(await measure('4 write PUT /tasks/update-task/:id', api, {
-      url: api.url, method: 'PUT', setupClient: writeClient(updates)
-    }))
+    await logBesideBare(await measure('4 write PUT /tasks/update-task/:id', api, { url: api.url, setupClient: ownRequests(updates) }))
   }
 
   const argon2PerS = wanted('5') ? await rawArgon2(smoke ? 1 : durationS) : Number.NaN
