@@ -50,6 +50,29 @@ await t.test('a write answers its task as the JS rendering of the stored row giv
   t.equal(unchanged.body, `{"message":"Task updated successfully","task":${await stored(id)}}`, 'nothing changed: the task as it is')
 })
 
+await t.test("PostgreSQL keeps each task's rendering current whatever writes it, the API or plain SQL", async (t) => {
+  const rendered = async (id: number): Promise<{ stored: string, oracle: string }> => {
+    const [row] = await app.db.select().from(tasks).where(eq(tasks.id, id))
+    const task = row as NonNullable<typeof row>
+    return { stored: task.apiJson, oracle: JSON.stringify(toTask(task)) }
+  }
+  const created = await app.inject({
+    method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'kept', date: '1000-01-02' }
+  })
+  const id: number = created.json().task.id
+  let { stored, oracle } = await rendered(id)
+  t.equal(stored, oracle, 'as created')
+  // A write path that knows nothing of the rendering (a migration, an operator's fix) still moves it.
+  await app.db.update(tasks).set({ taskName: 'fixed by hand "é"', updatedAt: new Date('2031-02-03T04:05:06.789Z') }).where(eq(tasks.id, id));
+  ({ stored, oracle } = await rendered(id))
+  t.equal(stored, oracle, 'after a plain SQL update')
+  t.match(stored, /"task_name":"fixed by hand \\"é\\"".*"updated_at":"2031-02-03T04:05:06.789Z"/)
+  t.equal((await app.inject({ method: 'DELETE', url: `/tasks/delete/${id}`, headers: alice.auth })).statusCode, 200);
+  ({ stored, oracle } = await rendered(id))
+  t.equal(stored, oracle, 'after a soft delete')
+  t.match(stored, /"is_active":false/)
+})
+
 await t.test('concurrent updates of one task all apply, in some order, each with its audit row (no lost update)', async (t) => {
   const created = await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'v0', date: '2025-09-02' } })
   const id = created.json().task.id

@@ -47,7 +47,15 @@ export const tasks = pgTable('tasks', {
   createdBy: integer('created_by').notNull().references(() => users.id),
   // Incremented by every change: the basis for ETags and conditional writes.
   version: integer('version').notNull().default(1),
-  ...timestamps
+  ...timestamps,
+  /**
+   * The task as the API shows it (JSON text, byte for byte JSON.stringify(toTask(row))), kept by PostgreSQL on
+   * every insert and update, whatever the write path: a day's list is then one concatenation of stored texts
+   * instead of rendering every task again on each cache miss (bench/README.md, tenth pass). task_api_json is
+   * created by migration 0003.
+   */
+  apiJson: text('api_json').notNull().generatedAlwaysAs(sql`task_api_json("id", "task_name", "description", "priority", "date",
+    "assigned_user", "is_active", "created_by", "created_at", "updated_at")`)
 }, (t) => [
   // The list-by-date queries: a user's view is (assigned to me OR created by me), an admin's is the whole day.
   index('tasks_active_date_assigned_idx').on(t.date, t.assignedUser, t.id).where(sql`${t.isActive}`),

@@ -43,41 +43,13 @@ function visibleTo (actor: Actor): ReturnType<typeof or> {
 
 const utcToday = (): string => new Date().toISOString().slice(0, 10)
 
-// Tasks are rendered to JSON by PostgreSQL, byte for byte what JSON.stringify(toTask(row)) gives (same keys in
-// the same order, timestamps as toISOString writes them): a cache miss costs one query returning one text value,
-// and a write one returning its task's text and the few fields its invalidation needs, instead of mapping every
-// column (timestamps through Date) and serialising in JS (bench/README.md, eighth pass). to_json (which
-// looks up the value's type on every call) is kept for what needs escaping or a fixed format: the names, and
-// the date (date::text would follow the session's DateStyle). Priorities (enum labels) and to_char's ISO
-// timestamps never need escaping: quoting them directly made a row about a quarter cheaper to render.
-const ISO_MILLIS = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'
-const isoOf = (column: AnyColumn | SQL.Aliased): SQL => sql`'"' || to_char(${column} at time zone 'UTC', ${ISO_MILLIS}) || '"'`
+// Tasks are rendered to JSON by PostgreSQL (the generated column api_json, src/db/schema.ts), byte for byte what
+// JSON.stringify(toTask(row)) gives: a cache miss costs one query concatenating stored texts, and a write returns
+// its task's text and the few fields its invalidation needs, instead of mapping every column (timestamps through
+// Date) and serialising in JS (bench/README.md, eighth and tenth passes). A created task's audit row holds the
+// same text as jsonb.
 type TaskColumns = { [K in keyof TaskRow]: AnyColumn | SQL.Aliased }
-/** A task's JSON text as toTask and JSON.stringify give it, from the columns of the table or of a CTE over it. */
-function taskJson (t: TaskColumns): SQL {
-  return sql.join([
-    sql`'{"id":' || ${t.id}::text`,
-    sql`',"task_name":' || to_json(${t.taskName})::text`,
-    sql`',"description":' || coalesce(to_json(${t.description})::text, 'null')`,
-    sql`',"priority":"' || ${t.priority}::text || '"'`,
-    sql`',"date":' || to_json(${t.date})::text`,
-    sql`',"assigned_user":' || ${t.assignedUser}::text`,
-    sql`',"is_active":' || ${t.isActive}::text`,
-    sql`',"created_by":' || ${t.createdBy}::text`,
-    sql`',"created_at":' || ${isoOf(t.createdAt)}`,
-    sql`',"updated_at":' || ${isoOf(t.updatedAt)} || '}'`
-  ], sql` || `)
-}
-// A task as toTask shows it, as jsonb (the audit trail's current_state of a created task).
-function taskJsonb (t: TaskColumns): SQL {
-  return sql`jsonb_build_object(
-    'id', ${t.id}, 'task_name', ${t.taskName}, 'description', ${t.description}, 'priority', ${t.priority},
-    'date', ${t.date}, 'assigned_user', ${t.assignedUser}, 'is_active', ${t.isActive}, 'created_by', ${t.createdBy},
-    'created_at', to_char(${t.createdAt} at time zone 'UTC', ${ISO_MILLIS}),
-    'updated_at', to_char(${t.updatedAt} at time zone 'UTC', ${ISO_MILLIS}))`
-}
-
-const LIST_JSON = sql<string>`coalesce('[' || string_agg(${taskJson(tasks)}, ',' order by ${tasks.id}) || ']', '[]')`
+const LIST_JSON = sql<string>`coalesce('[' || string_agg(${tasks.apiJson}, ',' order by ${tasks.id}) || ']', '[]')`
 
 /**
  * A day's list as one JSON text: the whole day (admin) or what a user created or is assigned, with
@@ -117,9 +89,9 @@ function createTaskQuery (db: Database) {
   }).returning())
   const audit = db.$with('audit', { id: sql<number>`id` }).as(sql`
     insert into ${taskAudit} (task_id, action, previous_state, current_state, action_by)
-    select ${inserted.id}, 'created', null, ${taskJsonb(inserted)}, ${param('actor')} from ${inserted}
+    select ${inserted.id}, 'created', null, ${inserted.apiJson}::jsonb, ${param('actor')} from ${inserted}
     returning id`)
-  return db.with(inserted, audit).select({ json: sql<string>`${taskJson(inserted)}`, ...listsOf(inserted) }).from(inserted)
+  return db.with(inserted, audit).select({ json: inserted.apiJson, ...listsOf(inserted) }).from(inserted)
 }
 
 /**
@@ -169,7 +141,7 @@ function updateTaskQuery (db: Database) {
   // The task as it is now (as it was, when nothing changed: the left join leaves updated's columns null, and so
   // its JSON), with the lists that held it before and hold it after.
   return db.with(before, changes, updated, audit).select({
-    json: sql<string>`coalesce(${taskJson(updated)}, ${taskJson(before)})`,
+    json: sql<string>`coalesce(${updated.apiJson}, ${before.apiJson})`,
     changed: sql<boolean>`${updated.id} is not null`,
     before: listsOf(before),
     after: listsOf(updated)
