@@ -26,7 +26,8 @@ import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
 import * as schema from '../src/db/schema.js'
 import { scanKeys } from '../src/redis.js'
 import { dayListQueries } from '../src/tasks/service.js'
-import { cpuSeconds, diffCpu, postgresCpuSeconds, rssMb, sampleRss, startNode, type Child } from './lib/processes.js'
+import { settledMemory, type SettledMemory } from './lib/inspector.js'
+import { cpuSeconds, diffCpu, freePort, postgresCpuSeconds, rssMb, sampleRss, startNode, type Child } from './lib/processes.js'
 import { PASSWORD, seed, type Seeded } from './lib/seed.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -189,7 +190,7 @@ async function rawArgon2 (seconds: number): Promise<number> {
   return (JSON.parse(out) as { perSecond: number }).perSecond
 }
 
-async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, redis: Redis, prefix: string): Promise<{ rows: Measured[], argon2PerS: number, rssAfterMb: number }> {
+async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, redis: Redis, prefix: string): Promise<{ rows: Measured[], argon2PerS: number }> {
   const rows: Measured[] = []
   const log = (m: Measured): void => {
     rows.push(m)
@@ -346,7 +347,7 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   rows.push({ ...bareLast, name: 'bare fastify, at the end' })
   // Put the data back as it was (created tasks gone, lists invalidated) so the next run measures the same thing.
   await restore(data, cache)
-  return { rows, argon2PerS: argon2Mean, rssAfterMb: rssMb(api.pid) }
+  return { rows, argon2PerS: argon2Mean }
 
   async function restore (seeded: Seeded, listCache: ReturnType<typeof createRedisTaskListCache>): Promise<void> {
     // Responses still in flight when autocannon stopped may commit a little later: let them land first.
@@ -411,8 +412,11 @@ async function main (): Promise<void> {
     const limits = String(1_000_000_000)
     const profileDir = `${root}bench/profiles`
     if (profile) mkdirSync(profileDir, { recursive: true })
+    const inspectPort = await freePort()
     const api = await startNode([
       ...serverNodeFlags,
+      // Only for settledMemory's full collection at the end of each run; no session is attached while measuring.
+      `--inspect=127.0.0.1:${inspectPort}`,
       // perf names JIT-compiled functions from the map file this writes to /tmp/perf-<pid>.map.
       ...(perf ? ['--perf-basic-prof-only-functions'] : profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
       // BENCH_SERVER_ENTRY: another build of the API (e.g. an older commit's dist/) measured by this same suite.
@@ -452,14 +456,15 @@ async function main (): Promise<void> {
       node: process.version,
       loadAverageBefore: loadavg().map((l) => Number(l.toFixed(2)))
     }
-    const results: Array<{ run: number, rows: Measured[], argon2PerS: number, rssAfterMb: number, loadAverage: number[] }> = []
+    const results: Array<{ run: number, rows: Measured[], argon2PerS: number, settled: SettledMemory, loadAverage: number[] }> = []
     for (let run = 1; run <= runs; run++) {
       console.error(`run ${run}/${runs}: -c ${connections}, ${durationS} s after ${warmupS} s warm-up`)
-      const { rows, argon2PerS, rssAfterMb } = await suite(api, bare.url, bare, data, redis, prefix)
+      const { rows, argon2PerS } = await suite(api, bare.url, bare, data, redis, prefix)
+      const settled = await settledMemory(inspectPort)
       // A smoke's figures (1.5 s at -c 10) mean nothing against the targets: only its errors count.
       if (!smoke) judge(rows)
-      results.push({ run, rows, argon2PerS, rssAfterMb, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) })
-      console.log(`\nrun ${run} (raw argon2id verify ${argon2PerS.toFixed(1)}/s; server RSS after ${rssAfterMb.toFixed(0)} MB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`)
+      results.push({ run, rows, argon2PerS, settled, loadAverage: loadavg().map((l) => Number(l.toFixed(2))) })
+      console.log(`\nrun ${run} (raw argon2id verify ${argon2PerS.toFixed(1)}/s; server after a full GC: RSS ${settled.rssMb.toFixed(0)} MB, heap ${settled.heapUsedMb.toFixed(1)} MB; load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`)
       console.log(table(rows))
     }
 
@@ -467,9 +472,17 @@ async function main (): Promise<void> {
     const first = results[0]
     const last = results[results.length - 1]
     // Growth between two identical runs beyond noise (10% or 10 MB) would mean something is retained per request.
-    const growthMb = first !== undefined && last !== undefined ? last.rssAfterMb - first.rssAfterMb : 0
-    const memory = { rssStartMb, peakMb: peak, growthMb, pass: peak < 200 && (runs < 2 || growthMb <= Math.max(10, 0.1 * (first?.rssAfterMb ?? 0))) }
-    console.log(`\nserver RSS: ${rssStartMb.toFixed(0)} MB after seeding, peak ${peak.toFixed(0)} MB (< 200), growth run 1 -> ${runs}: ${growthMb.toFixed(1)} MB -> ${memory.pass ? 'ok' : 'NO'}`)
+    // Measured after a full collection (settledMemory): garbage not yet collected is no growth.
+    const growthMb = first !== undefined && last !== undefined ? last.settled.rssMb - first.settled.rssMb : 0
+    const heapGrowthMb = first !== undefined && last !== undefined ? last.settled.heapUsedMb - first.settled.heapUsedMb : 0
+    const memory = {
+      rssStartMb,
+      peakMb: peak,
+      growthMb,
+      heapGrowthMb,
+      pass: peak < 200 && (runs < 2 || growthMb <= Math.max(10, 0.1 * (first?.settled.rssMb ?? 0)))
+    }
+    console.log(`\nserver RSS: ${rssStartMb.toFixed(0)} MB after seeding, peak ${peak.toFixed(0)} MB (< 200), growth run 1 -> ${runs} after a full GC: RSS ${growthMb.toFixed(1)} MB, heap ${heapGrowthMb.toFixed(1)} MB -> ${memory.pass ? 'ok' : 'NO'}`)
 
     const allRows = results.flatMap((r) => r.rows)
     const errorsSeen = allRows.filter((r) => r.errors > 0 || r.non2xx > 0)
