@@ -1,3 +1,5 @@
+-- Adding a stored generated column rewrites the tasks table under an exclusive lock: on a large table, apply
+-- it in a maintenance window (reads and writes of tasks wait until it is done).
 -- A task's JSON as the API answers it: the keys of toTask in its order, timestamps as toISOString writes them.
 -- Declared immutable (a generated column needs it): to_char and to_json are only marked stable because of
 -- settings that these calls never read (the timestamps are converted at the fixed zone UTC, the date is cast
