@@ -226,13 +226,14 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
 
     /**
      * The actor's active tasks of a day as a JSON array (UTF-8 bytes), from the cache when it holds them.
-     * The same bytes are returned for as long as the cache holds them, so callers may memoise on them.
+     * `fromCache`: the cache's own bytes, the same for as long as it holds the list, so callers may memoise on
+     * them; a list just queried is not held here yet (it enters this process's copies on its next read).
      */
-    async listJsonForDate (actor: Actor, date: string, ahead?: ListReadAhead): Promise<Buffer> {
+    async listJsonForDate (actor: Actor, date: string, ahead?: ListReadAhead): Promise<{ json: Buffer, fromCache: boolean }> {
       const viewer = viewerOf(actor)
       const cached = await cache.read(date, viewer, ahead)
-      if (cached.json !== null) return cached.json
-      if (cached.generation === '') return await queryAndFill(actor, date, viewer, cached.generation)
+      if (cached.json !== null) return { json: cached.json, fromCache: true }
+      if (cached.generation === '') return { json: await queryAndFill(actor, date, viewer, cached.generation), fromCache: false }
       // Misses of one list at one generation share one query: the readers of a busy day who miss together
       // after a write cost PostgreSQL one query, not one each. Sharing only within a generation keeps
       // read-your-write: a write answered before this read moved the generation first, so a query started
@@ -243,7 +244,7 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
         query = queryAndFill(actor, date, viewer, cached.generation).finally(() => { queriesInFlight.delete(key) })
         queriesInFlight.set(key, query)
       }
-      return await query
+      return { json: await query, fromCache: false }
     },
 
     /**
