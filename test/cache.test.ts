@@ -176,6 +176,49 @@ await t.test('a list read before a write is not stored after it (no stale fill)'
   t.equal((await cache.read('2025-07-01', viewer)).json?.toString(), '["fresh"]')
 })
 
+await t.test('invalidations asked for in one turn go to Redis as one script; each is answered only once it is done', async (t) => {
+  const keyPrefix = createRedisPrefix(t)
+  const client = new Redis(REDIS_URL, { keyPrefix })
+  t.teardown(() => { client.disconnect() })
+  const cache = createRedisTaskListCache(client, 3600)
+  const admin = { role: 'admin' } as const
+  const user = (userId: number) => ({ role: 'user', userId }) as const
+  const dates = ['2025-07-11', '2025-07-12', '2025-07-13']
+  const fill = async (date: string, viewer: typeof admin | ReturnType<typeof user>): Promise<void> => {
+    await cache.fill(date, viewer, Buffer.from(`["${date}"]`), (await cache.read(date, viewer)).generation)
+  }
+  for (const date of dates) {
+    await fill(date, admin)
+    await fill(date, user(7))
+    await fill(date, user(8))
+  }
+  const before = await client.mget(...dates.map((date) => `task-generation:${date}`))
+
+  const monitor = await redis.monitor()
+  const sent: string[] = []
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (!source.includes('lua') && args.some((arg) => arg.startsWith(`${keyPrefix}task-generation:`))) sent.push(args.join(' '))
+  })
+  // Each write's continuation reads its own lists as soon as its invalidation resolves.
+  const seen = await Promise.all(dates.map(async (date) => {
+    await cache.invalidate({ dates: [date], userIds: [7] })
+    return [(await cache.read(date, admin)).json, (await cache.read(date, user(7))).json]
+  }))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  monitor.disconnect()
+
+  t.same(seen, dates.map(() => [null, null]), 'every writer reads its lists gone once answered')
+  // A script is sent as EVALSHA, or as EVAL the first time (NOSCRIPT): either way, one invalidation.
+  const invalidations = sent.filter((command) => /^eval(sha)? /i.test(command) && command.includes(`${keyPrefix}coherence:members`))
+  t.equal(invalidations.length, 1, sent.join('\n'))
+  for (const date of dates) t.match(invalidations[0], `${keyPrefix}task-generation:${date}`)
+  const after = await client.mget(...dates.map((date) => `task-generation:${date}`))
+  dates.forEach((date, i) => { t.ok(BigInt(after[i] ?? '0') > BigInt(before[i] ?? '0'), `${date}: its generation moved on`) })
+  for (const date of dates) {
+    t.equal((await cache.read(date, user(8))).json?.toString(), `["${date}"]`, 'a list no write touched is kept')
+  }
+})
+
 await t.test('two API processes on one Redis: a write through one is seen by a read through the other', async (t) => {
   const other = await buildFromConfig(t, config)
   const day = '2025-08-01'
