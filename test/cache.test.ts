@@ -219,6 +219,20 @@ await t.test('invalidations asked for in one turn go to Redis as one script; eac
   }
 })
 
+await t.test('a turn with more invalidations than one script can carry sends several, and every one succeeds', async (t) => {
+  const client = new Redis(REDIS_URL, { keyPrefix: createRedisPrefix(t) })
+  t.teardown(() => { client.disconnect() })
+  const cache = createRedisTaskListCache(client, 3600)
+  // 1,200 dates x (the admin list and seven users' lists): 9,600 lists, past the ~8,000 values Lua unpacks at once.
+  const dates = Array.from({ length: 1200 }, (_, i) => new Date(Date.UTC(2020, 0, 1 + i)).toISOString().slice(0, 10))
+  const userIds = [1, 2, 3, 4, 5, 6, 7]
+  await cache.fill(dates[1199] as string, { role: 'user', userId: 5 }, Buffer.from('["last"]'), '0')
+  const outcomes = await Promise.allSettled(dates.map(async (date) => { await cache.invalidate({ dates: [date], userIds }) }))
+  t.same(outcomes.filter((outcome) => outcome.status === 'rejected'), [], 'no invalidation failed')
+  t.equal((await cache.read(dates[1199] as string, { role: 'user', userId: 5 })).json, null, 'the last date\'s list is gone too')
+  t.equal(await client.exists(...dates.map((date) => `task-generation:${date}`)), dates.length, 'every date has a generation')
+})
+
 await t.test('two API processes on one Redis: a write through one is seen by a read through the other', async (t) => {
   const other = await buildFromConfig(t, config)
   const day = '2025-08-01'

@@ -187,6 +187,8 @@ export interface RedisTaskListCacheOptions {
   coherence?: Coherence
 }
 
+/** Keys one batch of invalidations gathers before the next starts (Redis' Lua unpacks up to ~8,000 values). */
+const MAX_KEYS_PER_INVALIDATION = 1000
 /** Whether generation `a` is newer than `b` (integers as digits, without leading zeros). */
 const newer = (a: string, b: string): boolean => a.length !== b.length ? a.length > b.length : a > b
 const MAX_KNOWN_DATES = 100_000
@@ -313,10 +315,11 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
       // its own) are invalidated together right after it, in one script and one announcement: each Redis
       // command costs the server ~40 µs of CPU and Redis ~25 µs (bench/README.md, tenth pass). Each writer
       // still waits until its lists are invalidated and every process has applied that.
-      if (unsent === undefined) {
+      // A batch is capped so that its script stays well within what Lua can unpack into one DEL.
+      if (unsent === undefined || unsent.dates.size + unsent.lists.size >= MAX_KEYS_PER_INVALIDATION) {
         const batch = { dates: new Set<string>(), lists: new Set<string>(), sent: Promise.resolve() }
         batch.sent = new Promise<void>((resolve) => { setImmediate(resolve) }).then(async () => {
-          unsent = undefined
+          if (unsent === batch) unsent = undefined
           await invalidateNow([...batch.dates], [...batch.lists])
         })
         unsent = batch
