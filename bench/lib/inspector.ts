@@ -21,7 +21,9 @@ export async function settledMemory (inspectPort: number): Promise<SettledMemory
   const pending = new Map<number, (result: unknown) => void>()
   socket.on('message', (data) => {
     const message = JSON.parse(String(data)) as { id?: number, result?: unknown }
-    if (message.id !== undefined) pending.get(message.id)?.(message.result)
+    if (message.id === undefined) return
+    pending.get(message.id)?.(message.result)
+    pending.delete(message.id)
   })
   let lastId = 0
   const call = async (method: string, params: object = {}): Promise<unknown> => await new Promise((resolve) => {

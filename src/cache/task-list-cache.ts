@@ -1,3 +1,4 @@
+import { setImmediate as afterThisTurn } from 'node:timers/promises'
 import type { Redis, Result } from 'ioredis'
 import { COHERENCE_MEMBERS, coherenceChannel, PUBLISH_AND_LIST_MEMBERS, type Coherence } from '../coherence.js'
 import type { ReadAhead, ReadAheadResult } from '../rate-limit/store.js'
@@ -187,6 +188,8 @@ export interface RedisTaskListCacheOptions {
   coherence?: Coherence
 }
 
+/** What the writes of one turn of the event loop invalidate, and its one script (sent right after the turn). */
+interface InvalidationBatch { dates: Set<string>, lists: Set<string>, sent: Promise<void> }
 /** Keys one batch of invalidations gathers before the next starts (Redis' Lua unpacks up to ~8,000 values). */
 const MAX_KEYS_PER_INVALIDATION = 1000
 /** Whether generation `a` is newer than `b` (integers as digits, without leading zeros). */
@@ -246,7 +249,7 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
   }
 
   /** Invalidations asked for in this turn of the event loop, sent together after it (see invalidate). */
-  let unsent: { dates: Set<string>, lists: Set<string>, sent: Promise<void> } | undefined
+  let unsent: InvalidationBatch | undefined
 
   /** One script moves every date's generation on and deletes every list; then waits as the announcement says. */
   async function invalidateNow (dates: readonly string[], lists: readonly string[]): Promise<void> {
@@ -317,11 +320,14 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
       // still waits until its lists are invalidated and every process has applied that.
       // A batch is capped so that its script stays well within what Lua can unpack into one DEL.
       if (unsent === undefined || unsent.dates.size + unsent.lists.size >= MAX_KEYS_PER_INVALIDATION) {
-        const batch = { dates: new Set<string>(), lists: new Set<string>(), sent: Promise.resolve() }
-        batch.sent = new Promise<void>((resolve) => { setImmediate(resolve) }).then(async () => {
-          if (unsent === batch) unsent = undefined
-          await invalidateNow([...batch.dates], [...batch.lists])
-        })
+        const batch: InvalidationBatch = {
+          dates: new Set(),
+          lists: new Set(),
+          sent: afterThisTurn().then(async () => {
+            if (unsent === batch) unsent = undefined
+            await invalidateNow([...batch.dates], [...batch.lists])
+          })
+        }
         unsent = batch
       }
       for (const date of change.dates) unsent.dates.add(date)
