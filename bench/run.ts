@@ -61,6 +61,9 @@ const serverRuntime = {
 const serverNodeFlags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-old-space-size=160 --max-semi-space-size=4 --heap-growing-percent=100')
   .split(' ').filter((flag) => flag !== '')
 
+/** Cores each party used during a measured run; `eventLoop` is the server's main thread, part of `server`. */
+interface CoresUsed { server: number, eventLoop: number, client: number, redis: number, postgres: number }
+
 interface Measured {
   name: string
   reqPerSec: number
@@ -72,7 +75,7 @@ interface Measured {
   statuses: Record<string, number>
   rssPeakMb: number
   /** Cores used during the measured run by the server, the load generator (this process), Redis and PostgreSQL (every backend on this host). */
-  cpu?: { server: number, client: number, redis: number, postgres: number }
+  cpu?: CoresUsed
   ratio?: number
   /** The bare server's req/s measured just before and just after this scenario: the ratio is to their mean. */
   bareBeside?: [number, number]
@@ -158,9 +161,15 @@ function perfRecord (pid: number, scenario: string): { stop: () => Promise<void>
 }
 
 let redisPid = Number.NaN
-function cpuMeter (serverPid: number): { stop: () => { server: number, client: number, redis: number, postgres: number } } {
+function cpuMeter (serverPid: number): { stop: () => CoresUsed } {
   const started = performance.now()
-  const before = { server: cpuSeconds(serverPid), client: process.cpuUsage(), redis: cpuSeconds(redisPid), postgres: postgresCpuSeconds() }
+  const before = {
+    server: cpuSeconds(serverPid),
+    eventLoop: cpuSeconds(serverPid, serverPid),
+    client: process.cpuUsage(),
+    redis: cpuSeconds(redisPid),
+    postgres: postgresCpuSeconds()
+  }
   return {
     stop: () => {
       const wallS = (performance.now() - started) / 1000
@@ -168,6 +177,7 @@ function cpuMeter (serverPid: number): { stop: () => { server: number, client: n
       const round = (x: number): number => Math.round(x * 100) / 100
       return {
         server: round((cpuSeconds(serverPid) - before.server) / wallS),
+        eventLoop: round((cpuSeconds(serverPid, serverPid) - before.eventLoop) / wallS),
         client: round((client.user + client.system) / 1e6 / wallS),
         redis: round((cpuSeconds(redisPid) - before.redis) / wallS),
         postgres: round(diffCpu(before.postgres, postgresCpuSeconds()) / wallS)
@@ -195,7 +205,7 @@ async function suite (api: Child, bareUrl: string, bare: Child, data: Seeded, re
   const log = (m: Measured): void => {
     rows.push(m)
     console.error(`  ${m.name}: ${m.reqPerSec.toFixed(0)} req/s, p99 ${m.p99} ms, errors ${m.errors}, non-2xx ${m.non2xx}` +
-      (m.cpu !== undefined ? `, cores used: server ${m.cpu.server}, client ${m.cpu.client}, redis ${m.cpu.redis}, postgres ${m.cpu.postgres}` : ''))
+      (m.cpu !== undefined ? `, cores used: server ${m.cpu.server} (event loop ${m.cpu.eventLoop}), client ${m.cpu.client}, redis ${m.cpu.redis}, postgres ${m.cpu.postgres}` : ''))
   }
   const auth = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
   const bareRow = await measure('bare fastify {"hello":"world"}', bare, { url: bareUrl })

@@ -65,11 +65,14 @@ export async function startNode (args: string[], env: Record<string, string>, re
   }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc; NaN where unavailable. */
-export function cpuSeconds (pid: number): number {
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc; NaN where unavailable. With `thread`, those
+ * of one of its threads only (a process's main thread has the process's id: for Node, the event loop).
+ */
+export function cpuSeconds (pid: number, thread?: number): number {
   try {
     // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+    const fields = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
     return (Number(fields[11]) + Number(fields[12])) / 100
   } catch {
     return Number.NaN
