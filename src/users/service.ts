@@ -49,24 +49,28 @@ export async function registerUser (
   }
 }
 
-function userByUsernameQuery (db: Database) {
+function prepareUserByUsername (db: Database) {
   return db.select().from(users).where(eq(users.username, sql.placeholder('username'))).prepare('user_by_username')
 }
 
 // Built once per database: a login runs too rarely for V8 to optimise drizzle's query building, which took
 // about a tenth of a login's event-loop time (bench/README.md, eleventh pass).
-const userByUsername = new WeakMap<Database, ReturnType<typeof userByUsernameQuery>>()
+const preparedUserByUsername = new WeakMap<Database, ReturnType<typeof prepareUserByUsername>>()
+
+function userByUsername (db: Database): ReturnType<typeof prepareUserByUsername> {
+  let query = preparedUserByUsername.get(db)
+  if (query === undefined) {
+    query = prepareUserByUsername(db)
+    preparedUserByUsername.set(db, query)
+  }
+  return query
+}
 
 /** The user whose credentials these are, or null; an unknown name takes as long as a wrong password. */
 export async function verifyCredentials (
   db: Database, passwords: PasswordHasher, username: string, password: string, signal?: AbortSignal
 ): Promise<UserRow | null> {
-  let query = userByUsername.get(db)
-  if (query === undefined) {
-    query = userByUsernameQuery(db)
-    userByUsername.set(db, query)
-  }
-  const [row] = await query.execute({ username })
+  const [row] = await userByUsername(db).execute({ username })
   const matches = await passwords.verify(row?.passwordHash ?? await passwords.dummyHash(), password, signal)
   return row !== undefined && matches ? row : null
 }
