@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import postgres from 'postgres'
 import { createResilientTaskListCache } from '../src/cache/resilient-task-list-cache.js'
 import { createRedisTaskListCache } from '../src/cache/task-list-cache.js'
-import { waitFor } from './fault-helpers.js'
+import { redisMonitor, waitFor } from './fault-helpers.js'
 import { createRedisPrefix, REDIS_URL, signUp, testConfig, buildFromConfig } from './helper.js'
 
 const config = await testConfig(t, { RATE_LIMIT_MAX: '10000', RATE_LIMIT_TASK_LIST_MAX: '10000' })
@@ -194,18 +194,17 @@ await t.test('invalidations asked for in one turn go to Redis as one script; eac
   }
   const before = await client.mget(...dates.map((date) => `task-generation:${date}`))
 
-  const monitor = await redis.monitor()
-  const sent: string[] = []
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (!source.includes('lua') && args.some((arg) => arg.startsWith(`${keyPrefix}task-generation:`))) sent.push(args.join(' '))
-  })
+  const monitor = await redisMonitor(REDIS_URL)
   // Each write's continuation reads its own lists as soon as its invalidation resolves.
   const seen = await Promise.all(dates.map(async (date) => {
     await cache.invalidate({ dates: [date], userIds: [7] })
     return [(await cache.read(date, admin)).json, (await cache.read(date, user(7))).json]
   }))
   await new Promise((resolve) => setTimeout(resolve, 200))
-  monitor.disconnect()
+  await monitor.stop()
+  const sent = monitor.commands
+    .filter(({ args, source }) => source !== 'lua' && args.some((arg) => arg.startsWith(`${keyPrefix}task-generation:`)))
+    .map(({ args }) => args.join(' '))
 
   t.same(seen, dates.map(() => [null, null]), 'every writer reads its lists gone once answered')
   // A script is sent as EVALSHA, or as EVAL the first time (NOSCRIPT): either way, one invalidation.
@@ -304,15 +303,13 @@ await t.test('a write whose invalidation failed: the purge after the outage void
  * not the coherence channel's lease renewals, which each process makes a few times a second whatever it serves.
  */
 async function redisCommandsOf<T> (send: () => Promise<T>): Promise<{ commands: string[], served: T }> {
-  const monitor = await redis.monitor()
-  const commands: string[] = []
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    const ours = args.some((arg) => arg.startsWith(prefix)) && !args.includes(`${prefix}coherence:members`)
-    if (!source.includes('lua') && ours) commands.push(args.join(' '))
-  })
+  const monitor = await redisMonitor(REDIS_URL)
   const served = await send()
   await new Promise((resolve) => setTimeout(resolve, 200))
-  monitor.disconnect()
+  await monitor.stop()
+  const commands = monitor.commands
+    .filter(({ args, source }) => source !== 'lua' && args.some((arg) => arg.startsWith(prefix)) && !args.includes(`${prefix}coherence:members`))
+    .map(({ args }) => args.join(' '))
   return { commands, served }
 }
 
@@ -377,4 +374,24 @@ await t.test('a process that does not hold a list gets it in that same command; 
   await app.tokens.forget(bob.id)
   t.same(await names(bob, '2025-09-10'), ['b-ahead'])
   t.ok(await redis.exists(`${prefix}task:2025-09-10:user:${bob.id}`), 'his list was there to be read ahead')
+})
+
+await t.test('a list held here for the role a token was signed with is not served once the role has changed', async (t) => {
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: bob.auth, payload: { task_name: 'b-role', date: '2025-09-11' } })
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: alice.auth, payload: { task_name: 'a-role', date: '2025-09-11' } })
+  await app.inject({ method: 'POST', url: '/tasks/create-task', headers: admin.auth, payload: { task_name: 'boss-role', date: '2025-09-11' } })
+  t.same(await names(admin, '2025-09-11'), ['b-role', 'a-role', 'boss-role'], 'the whole day: filled in Redis')
+  t.same(await names(admin, '2025-09-11'), ['b-role', 'a-role', 'boss-role'], 'read from Redis: held from now on')
+  const held = await redisCommandsOf(() => names(admin, '2025-09-11'))
+  t.same(held.commands, [], 'the admin view is held here')
+
+  // Boss's token still says "admin": the list held for that role is found first, and must not be served.
+  const sql = postgres(config.db.url as string, { max: 1, onnotice: () => {} })
+  t.teardown(async () => { await sql.end() })
+  await sql`update users set role = 'user' where id = ${admin.id}`
+  await app.tokens.forget(admin.id)
+  t.same(await names(admin, '2025-09-11'), ['boss-role'], 'demoted: their own tasks only')
+  await sql`update users set role = 'admin' where id = ${admin.id}`
+  await app.tokens.forget(admin.id)
+  t.same(await names(admin, '2025-09-11'), ['b-role', 'a-role', 'boss-role'], 'an admin again: the held list')
 })

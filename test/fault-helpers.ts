@@ -130,3 +130,50 @@ export async function tcpProxy (t: Test, target: { host: string, port: number })
   t.teardown(proxy.cut)
   return proxy
 }
+
+export interface RedisMonitor {
+  /** Each command Redis has received since the monitor started: its arguments, and who sent it (`127.0.0.1:port`, or `lua`). */
+  readonly commands: Array<{ args: string[], source: string }>
+  stop: () => Promise<void>
+}
+
+const ESCAPES: Record<string, string> = { n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' }
+
+/**
+ * MONITOR on a plain socket: ioredis' monitor mode fails ("Command queue state error") when the first lines
+ * arrive in the same read as MONITOR's +OK, which a busy shared Redis (test files run in parallel) makes likely.
+ */
+export async function redisMonitor (url: string): Promise<RedisMonitor> {
+  const { hostname, port } = new URL(url)
+  const socket = net.connect(Number(port === '' ? 6379 : port), hostname === '' ? '127.0.0.1' : hostname)
+  socket.setEncoding('latin1')
+  await once(socket, 'connect')
+  socket.write('MONITOR\r\n')
+  const commands: Array<{ args: string[], source: string }> = []
+  let buffered = ''
+  let started: () => void = () => {}
+  const ok = new Promise<void>((resolve) => { started = resolve })
+  socket.on('data', (chunk: string) => {
+    buffered += chunk
+    let end: number
+    while ((end = buffered.indexOf('\r\n')) >= 0) {
+      const line = buffered.slice(0, end)
+      buffered = buffered.slice(end + 2)
+      if (line === '+OK') { started(); continue }
+      // +<time> [<db> <source>] "arg" "arg"...
+      const source = /^\+[\d.]+ \[\d+ ([^\]]+)\]/.exec(line)?.[1]
+      if (source === undefined) continue
+      const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map(([, quoted]) => (quoted ?? '').replace(/\\(x[0-9a-f]{2}|.)/g,
+        (_, escaped: string) => escaped.length === 3 ? String.fromCharCode(parseInt(escaped.slice(1), 16)) : ESCAPES[escaped] ?? escaped))
+      commands.push({ args, source })
+    }
+  })
+  await ok
+  return {
+    commands,
+    async stop () {
+      socket.end()
+      await once(socket, 'close')
+    }
+  }
+}
