@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import { unauthorized } from '../src/errors.js'
 import type { Actor } from '../src/tasks/service.js'
 import { createTokenStore, newTokenId, tokenRefusal, type TokenClaims, type TokenState, type TokenStore } from '../src/users/tokens.js'
@@ -21,9 +21,9 @@ declare module 'fastify' {
      * onRequest hook: answers 401 unless the request carries a validly signed bearer token, and starts the check
      * that it is not revoked (401 in preParsing if it is).
      */
-    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    authenticate: onRequestHookHandler
     /** Like authenticate, but a request without an Authorization header passes through anonymous. */
-    authenticateIfPresent: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    authenticateIfPresent: onRequestHookHandler
     /** Signs a token for a user as the database has it now. */
     signToken: (user: { id: number, role: 'user' | 'admin', tokenVersion: number }) => string
     tokens: TokenStore
@@ -70,30 +70,38 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('actor', null)
   fastify.decorateRequest('token', null)
 
-  // Verifying is an HMAC over the token; a token verified once is remembered, keyed by its exact text, until
-  // its exp. Revocation is checked after this (src/users/tokens.ts), never cached here. Not fast-jwt's own
-  // verify cache: it hashes the token and decodes it again on every hit, and @fastify/jwt's request.jwtVerify
-  // re-reads the header and merges its options per request (~8% of a cached read in the profile).
+  // Verifying is an HMAC over the token; a header whose token verified once is remembered, keyed by its exact
+  // text, until the token's exp (so a hit needs neither the HMAC nor the syntax and claim checks). Revocation
+  // is checked after this (src/users/tokens.ts), never cached here. Not fast-jwt's own verify cache: it
+  // hashes the token and decodes it again on every hit, and @fastify/jwt's request.jwtVerify re-reads the
+  // header and merges its options per request (~8% of a cached read in the profile).
   const verified = new Map<string, { claims: TokenClaims, expiresAtMs: number }>()
   const verifyCacheSize = config.jwt.verifyCacheSize
 
-  function verifyToken (token: string): TokenClaims {
-    const hit = verified.get(token)
+  /** The claims of an `Authorization: Bearer <token>` header value, or a 401. */
+  function verifyHeader (header: string): TokenClaims {
+    const hit = verified.get(header)
     if (hit !== undefined) {
       if (hit.expiresAtMs > Date.now()) return hit.claims
-      verified.delete(token)
+      verified.delete(header)
     }
+    if (!BEARER.test(header)) throw unauthorized('Authorization header must be "Bearer <token>"')
     let claims: TokenClaims
     try {
-      claims = fastify.jwt.verify<TokenClaims>(token)
+      claims = fastify.jwt.verify<TokenClaims>(header.slice(7))
     } catch (error) {
       const expired = (error as { code?: string }).code === 'FAST_JWT_EXPIRED'
       throw unauthorized(expired ? 'Token expired' : 'Invalid token')
     }
+    const id = Number(claims.sub)
+    if (!Number.isSafeInteger(id) || id < 1 || typeof claims.jti !== 'string' || claims.jti.length > 64 ||
+      !Number.isSafeInteger(claims.ver)) {
+      throw unauthorized('Invalid token')
+    }
     // Signed tokens always carry exp; one without it is checked every time rather than remembered forever.
     if (verifyCacheSize > 0 && typeof claims.exp === 'number') {
       if (verified.size >= verifyCacheSize) verified.delete(verified.keys().next().value as string)
-      verified.set(token, { claims, expiresAtMs: claims.exp * 1000 })
+      verified.set(header, { claims, expiresAtMs: claims.exp * 1000 })
     }
     return claims
   }
@@ -101,14 +109,7 @@ export default fp(async (fastify) => {
   function verifyBearer (request: FastifyRequest): void {
     const header = request.headers.authorization
     if (header === undefined || header === '') throw unauthorized('Missing bearer token')
-    if (!BEARER.test(header)) throw unauthorized('Authorization header must be "Bearer <token>"')
-    const claims = verifyToken(header.slice(7))
-    const id = Number(claims.sub)
-    if (!Number.isSafeInteger(id) || id < 1 || typeof claims.jti !== 'string' || claims.jti.length > 64 ||
-      !Number.isSafeInteger(claims.ver)) {
-      throw unauthorized('Invalid token')
-    }
-    request.token = claims
+    request.token = verifyHeader(header)
   }
 
   function settle (request: FastifyRequest, claims: TokenClaims, state: TokenState): void {
@@ -118,10 +119,21 @@ export default fp(async (fastify) => {
   }
 
   fastify.decorateRequest('tokenCheck', null)
-  fastify.decorate('authenticate', async (request: FastifyRequest) => { verifyBearer(request) })
-  fastify.decorate('authenticateIfPresent', async (request: FastifyRequest) => {
-    if (request.headers.authorization !== undefined) verifyBearer(request)
-  })
+  // Callback hooks: verifying is synchronous, and an async hook would cost every request a promise.
+  function authenticated (request: FastifyRequest, done: HookHandlerDoneFunction): void {
+    try {
+      verifyBearer(request)
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    done()
+  }
+  fastify.decorate('authenticate', ((request, _reply, done) => { authenticated(request, done) }) satisfies onRequestHookHandler)
+  fastify.decorate('authenticateIfPresent', ((request, _reply, done) => {
+    if (request.headers.authorization === undefined) done()
+    else authenticated(request, done)
+  }) satisfies onRequestHookHandler)
   // A callback hook: most checks are settled already (a token this process holds as good), and an async hook
   // would cost every request a promise.
   fastify.addHook('preParsing', (request, _reply, payload, done) => {

@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
-import { serviceUnavailable, tooManyRequests } from '../src/errors.js'
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import { serviceUnavailable, tooManyRequests, type HttpError } from '../src/errors.js'
 import {
-  createRedisStore, MemoryCounter, type Count, type CountResult, type RateLimitStore, type ReadAhead, type ReadAheadResult
+  createRedisStore, MemoryCounter, type Count, type CountResult, type RateLimitStore, type ReadAhead, type ReadAheadResult, type TokenProbe
 } from '../src/rate-limit/store.js'
 import { tokenRefusal } from '../src/users/tokens.js'
 
@@ -69,7 +69,8 @@ export default fp(async (fastify) => {
   fastify.decorateRequest('limiterReadAhead', null)
   fastify.decorateRequest('limiterRead', null)
 
-  async function count (request: FastifyRequest, key: string, rule: RateLimitRule): Promise<Count | null> {
+  /** The hit counted: from this process's lease when it holds one and nothing needs Redis, else in the store. */
+  function count (request: FastifyRequest, key: string, rule: RateLimitRule): Count | null | Promise<Count | null> {
     const claims = request.token
     if (claims !== null && request.tokenCheck === null) {
       const held = tokens.known?.(Number(claims.sub), claims.jti, claims.ver)
@@ -82,6 +83,13 @@ export default fp(async (fastify) => {
       const leased = store.leased?.(key)
       if (leased !== undefined) return leased
     }
+    return countInStore(request, key, rule, probe, readAhead)
+  }
+
+  async function countInStore (
+    request: FastifyRequest, key: string, rule: RateLimitRule, probe: TokenProbe | undefined, readAhead: ReadAhead | undefined
+  ): Promise<Count | null> {
+    const claims = request.token
     let result: CountResult
     try {
       result = await store.count(key, rule.windowMs, {
@@ -104,18 +112,24 @@ export default fp(async (fastify) => {
     return (await store.count(key, rule.windowMs, { max: rule.max })).count
   }
 
-  function limitFor (rule: RateLimitRule, namespace: string): onRequestAsyncHookHandler {
-    return async function rateLimit (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-      const key = namespace + (rule.keyGenerator ?? clientKey)(request)
-      const counted = await count(request, key, rule)
-      if (counted === null) return
+  function limitFor (rule: RateLimitRule, namespace: string): onRequestHookHandler {
+    /** Sets the limit's headers; the 429 to answer when the hit is over the limit. */
+    function answer (reply: FastifyReply, counted: Count | null): HttpError | undefined {
+      if (counted === null) return undefined
       const remaining = Math.max(0, rule.max - counted.current)
       reply.header('x-ratelimit-limit', rule.max)
       reply.header('x-ratelimit-remaining', remaining)
       reply.header('x-ratelimit-reset', retryAfterS(counted))
-      if (counted.current <= rule.max) return
+      if (counted.current <= rule.max) return undefined
       reply.header('retry-after', retryAfterS(counted))
-      throw tooManyRequests(`Rate limit exceeded, retry in ${retryAfterS(counted)} seconds`)
+      return tooManyRequests(`Rate limit exceeded, retry in ${retryAfterS(counted)} seconds`)
+    }
+    // A callback hook: most hits are counted from a lease, and an async hook would cost each of them a promise.
+    return function rateLimit (request, reply, done) {
+      const key = namespace + (rule.keyGenerator ?? clientKey)(request)
+      const counted = count(request, key, rule)
+      if (counted instanceof Promise) counted.then((hit) => { done(answer(reply, hit)) }, done)
+      else done(answer(reply, counted))
     }
   }
 

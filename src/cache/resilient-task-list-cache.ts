@@ -106,6 +106,11 @@ export function createResilientTaskListCache (
   return {
     get purgePending () { return dirty },
 
+    held (date, viewer) {
+      if (dirty || redis.status !== 'ready') return undefined
+      return inner.held?.(date, viewer)
+    },
+
     readAhead (date, viewer) {
       // While bypassed, nothing is worth reading ahead: read() answers a miss.
       if (dirty || redis.status !== 'ready') return undefined

@@ -37,6 +37,11 @@ export interface TaskListCache {
    */
   readAhead?: (date: string, viewer: Viewer) => ReadAhead | undefined
   /**
+   * A day's list, when this process holds it at the generation the coherence channel says is current: read
+   * without any I/O. Undefined: ask `read`.
+   */
+  held?: (date: string, viewer: Viewer) => Buffer | undefined
+  /**
    * A day's list as the viewer sees it, or a miss. `ahead` is what readAhead's keys held, read after every
    * write that the request follows.
    */
@@ -271,6 +276,9 @@ export function createRedisTaskListCache (redis: Redis, ttlS: number, options: R
   }
 
   return {
+    held (date, viewer) {
+      return heldCurrent(date, taskListKey(date, viewer))?.json ?? undefined
+    },
     readAhead (date, viewer) {
       const listKey = taskListKey(date, viewer)
       // Held and current: nothing to read (read() serves it).
@@ -352,6 +360,10 @@ export function createMemoryTaskListCache (ttlS: number, maxEntries = 10_000): T
   const generationOf = (date: string): string => String(generations.get(date) ?? 0)
 
   return {
+    held (date, viewer) {
+      const entry = entries.get(taskListKey(date, viewer))
+      return entry !== undefined && entry.expiresAt > Date.now() ? entry.json : undefined
+    },
     async read (date, viewer) {
       const key = taskListKey(date, viewer)
       const entry = entries.get(key)

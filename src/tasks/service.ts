@@ -219,6 +219,14 @@ export function createTaskService ({ db, cache, today = utcToday }: TaskServiceD
       return created.json
     },
 
+    /**
+     * The actor's active tasks of a day as a JSON array, when this process holds them current: no I/O (the
+     * cache's own bytes, as listJsonForDate's `fromCache`). Undefined: ask listJsonForDate.
+     */
+    heldListJson (actor: Actor, date: string): Buffer | undefined {
+      return cache.held?.(date, viewerOf(actor))
+    },
+
     /** The keys to read in the request's Redis round trip and hand to listJsonForDate (undefined: none). */
     listReadAhead (actor: Actor, date: string): ReadAhead | undefined {
       return cache.readAhead?.(date, viewerOf(actor))
