@@ -55,14 +55,20 @@ export default fp(async (fastify) => {
     newest = reply
     done()
   })
-  fastify.addHook('onResponse', (_request, reply, done) => { unlink(reply); done() })
+  // Answered once its answer starts: onSend, which every response already passes through (src/shutdown.ts), so
+  // no request runs the onResponse hook chain for this. One that never reaches it (hijacked, or its client gone)
+  // leaves the list at its deadline, unanswered.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    unlink(reply)
+    done(null, payload)
+  })
 
   const sweep = setInterval(() => {
     const now = Date.now()
     while (oldest !== null && oldest.deadlineAt <= now) {
       const overdue = oldest
       unlink(overdue)
-      // A request its client gave up on (no onResponse) leaves the list here, unanswered.
+      // A request answered without onSend, or whose client gave up, leaves the list here, unanswered.
       const socket = overdue.raw.socket
       if (overdue.sent || socket === null || socket.destroyed) continue
       overdue.request.log.warn({ timeoutMs: handlerTimeoutMs }, 'request not answered in time: 503')
